@@ -1,0 +1,310 @@
+"""The one schema: submissions, tests, limits, diagnostics, test cases, verdicts and feedback.
+
+The API, the workers, the SDK, the CLI and the loops all import these models, so the public
+shape in CONTRACT.md is written down exactly once. Server-side maximums (which depend on
+settings) are checked by the service on top of the structural rules here.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Structural bounds shared by every component (the service's configurable maximums come on top).
+MAX_CODE_BYTES = 1_000_000
+MAX_TEST_SOURCE_BYTES = 1_000_000
+MAX_FILES = 100
+MAX_FILE_BYTES = 1_000_000
+MAX_IO_CASES = 200
+MAX_CALL_CASES = 500
+MAX_STDIN_BYTES = 1_000_000
+MAX_METADATA_BYTES = 16_000
+MAX_PROBLEM_BYTES = 100_000
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+class Verdict(str, Enum):
+    """One word for the whole result, in precedence order (first wins)."""
+
+    internal_error = "internal_error"
+    compile_error = "compile_error"
+    time_limit = "time_limit"
+    memory_limit = "memory_limit"
+    output_limit = "output_limit"
+    runtime_error = "runtime_error"
+    wrong_answer = "wrong_answer"
+    static_error = "static_error"
+    accepted = "accepted"
+
+
+VERDICT_PRECEDENCE: list[Verdict] = list(Verdict)
+
+
+class Status(str, Enum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+
+
+class Severity(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+class Outcome(str, Enum):
+    passed = "passed"
+    failed = "failed"
+    error = "error"
+    timeout = "timeout"
+    skipped = "skipped"
+
+
+class _Strict(BaseModel):
+    """Request models reject unknown fields so typos are 422s, not silent no-ops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------- request side
+class Limits(_Strict):
+    """Per-submission limits; the service checks them against its own maximums."""
+
+    time_s: float = Field(10, gt=0, description="Wall time of each run of user code, seconds.")
+    memory_mb: int = Field(512, gt=0, description="Memory of the user's processes, MiB.")
+    output_kb: int = Field(64, gt=0, description="Captured stdout+stderr per run, KiB.")
+
+    @field_validator("time_s")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("time_s must be a finite number")
+        return v
+
+
+class IOCase(_Strict):
+    stdin: str = Field("", max_length=MAX_STDIN_BYTES)
+    stdout: str = Field(..., max_length=MAX_STDIN_BYTES, description="Expected stdout.")
+    name: str | None = Field(None, max_length=200)
+
+
+class CallCase(_Strict):
+    args: list[Any] = Field(default_factory=list)
+    expected: Any = None
+    name: str | None = Field(None, max_length=200)
+
+
+class CallTests(_Strict):
+    function: str = Field(..., pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,100}$")
+    cases: list[CallCase] = Field(..., min_length=1, max_length=MAX_CALL_CASES)
+    signature: str | None = Field(None, max_length=2000)
+
+
+class Tests(_Strict):
+    """Any of four kinds; a language lists which it supports in `test_kinds`."""
+
+    unit: str | None = Field(None, max_length=MAX_TEST_SOURCE_BYTES)
+    script: str | None = Field(None, max_length=MAX_TEST_SOURCE_BYTES)
+    io: list[IOCase] | None = Field(None, min_length=1, max_length=MAX_IO_CASES)
+    calls: CallTests | None = None
+
+    def kinds(self) -> list[str]:
+        return [k for k in ("unit", "script", "io", "calls") if getattr(self, k) is not None]
+
+
+class Submission(_Strict):
+    """What a user sends: `language` and `code` are required, everything else has a default."""
+
+    language: str = Field(..., min_length=1, max_length=50)
+    code: str = Field(..., max_length=MAX_CODE_BYTES)
+    tests: Tests | None = None
+    problem: str | None = Field(None, max_length=MAX_PROBLEM_BYTES)
+    files: dict[str, str] | None = None
+    stdin: str = Field("", max_length=MAX_STDIN_BYTES)
+    limits: Limits = Field(default_factory=Limits)
+    static_analysis: bool = True
+    feedback_max_chars: int = Field(4000, ge=200, le=100_000)
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("code", "stdin", "problem")
+    @classmethod
+    def _no_nul(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("NUL bytes are not allowed")
+        return v
+
+    @field_validator("files")
+    @classmethod
+    def _file_names(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is None:
+            return v
+        if len(v) > MAX_FILES:
+            raise ValueError(f"at most {MAX_FILES} files")
+        for name, content in v.items():
+            if not FILE_NAME_RE.match(name) or name in (".", "..") or name.startswith("."):
+                raise ValueError(
+                    f"file name {name!r} is not a plain name ([A-Za-z0-9._-], no leading dot)"
+                )
+            if len(content.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+                raise ValueError(f"file {name!r} is larger than {MAX_FILE_BYTES} bytes")
+            if "\x00" in content:
+                raise ValueError(f"file {name!r} contains NUL bytes (text files only)")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        import json
+
+        if v is not None and len(json.dumps(v)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+        return v
+
+    @model_validator(mode="after")
+    def _empty_tests(self) -> Submission:
+        if self.tests is not None and not self.tests.kinds():
+            self.tests = None
+        return self
+
+
+class BatchRequest(_Strict):
+    submissions: list[Submission] = Field(..., min_length=1)
+
+
+# ---------------------------------------------------------------------------- result side
+class Diagnostic(BaseModel):
+    tool: str
+    severity: Severity
+    code: str | None = None
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
+
+
+class TestCase(BaseModel):
+    __test__ = False  # not a pytest class
+
+    name: str
+    outcome: Outcome
+    message: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+    line: int | None = None
+    duration_ms: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    kind: str | None = Field(None, description="unit | script | io | calls")
+
+
+class StaticResult(BaseModel):
+    ok: bool
+    diagnostics: list[Diagnostic] = Field(default_factory=list)
+
+
+class CompileResult(BaseModel):
+    ok: bool
+    diagnostics: list[Diagnostic] = Field(default_factory=list)
+    output: str = ""
+
+
+class TestsResult(BaseModel):
+    __test__ = False
+
+    total: int
+    passed: int
+    failed: int
+    errors: int
+    cases: list[TestCase] = Field(default_factory=list)
+
+
+class RunResult(BaseModel):
+    exit_code: int | None = None
+    signal: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    truncated: bool = False
+    wall_ms: int | None = None
+    cpu_ms: int | None = None
+    memory_kb: int | None = None
+
+
+class Environment(BaseModel):
+    image: str | None = None
+    toolchain: str | None = None
+    limits: dict[str, Any] = Field(default_factory=dict)
+
+
+class Feedback(BaseModel):
+    """What the pipeline produces for one submission (the result part of the resource)."""
+
+    verdict: Verdict
+    static: StaticResult | None = None
+    compile: CompileResult | None = None
+    tests: TestsResult | None = None
+    run: RunResult | None = None
+    feedback: str = ""
+    environment: Environment | None = None
+    reason: str | None = Field(None, description="Why internal_error, when it is one.")
+
+
+class SubmissionResource(BaseModel):
+    """GET /v1/submissions/{id}."""
+
+    id: str
+    status: Status
+    language: str
+    verdict: Verdict | None = None
+    static: StaticResult | None = None
+    compile: CompileResult | None = None
+    tests: TestsResult | None = None
+    run: RunResult | None = None
+    feedback: str | None = None
+    environment: Environment | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: float | None = None
+    completed_at: float | None = None
+
+
+class BatchCreated(BaseModel):
+    id: str
+    submission_ids: list[str]
+
+
+class BatchResource(BaseModel):
+    id: str
+    status: Status
+    total: int
+    completed: int
+    verdicts: dict[str, int] = Field(default_factory=dict)
+    submissions: list[SubmissionResource] = Field(default_factory=list)
+
+
+class LanguageInfo(BaseModel):
+    id: str
+    name: str
+    version: str
+    aliases: list[str] = Field(default_factory=list)
+    test_kinds: list[str] = Field(default_factory=list)
+    static_tools: list[str] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+    unit_tests: str | None = Field(None, description="How unit tests reach the solution.")
+    severity_mapping: str | None = None
+    example: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ResourceStatus = Literal["queued", "running", "completed"]
