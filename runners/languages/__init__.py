@@ -1,0 +1,1 @@
+"""One folder per language; each holds `runner.py` defining `RUNNER`, its image and examples."""

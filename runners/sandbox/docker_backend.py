@@ -1,0 +1,281 @@
+"""The Docker sandbox: one hardened, single-use container per job, taken from a warm pool.
+
+Container start costs 0.5-1.2 s, so a background thread keeps `pool_size` containers per image
+created, started and waiting (their agent has already imported its heavy tools). A job takes
+one, raises its memory limit to the job's own with `container.update()`, sends the job over the
+attach stream, reads the one result line back (bounded), then kills and removes the container.
+Nothing is ever copied out of a container: the only thing read is the agent's stdout stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import secrets
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from runners.base import Job, JobResult, StepResult
+from runners.sandbox.hardening import LABEL, Profile, create_kwargs
+
+log = logging.getLogger("codefeedback.sandbox")
+MiB = 1024 * 1024
+RESULT_PREFIX = b"CFRESULT:"
+
+
+class DockerSandbox:
+    """`run(job) -> JobResult` on the local Docker engine, with a warm pool per image."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        owner: str = "local",
+        instance: str = "codefeedback",
+        pool_size: int = 1,
+        profile: Profile | None = None,
+        tools_memory_mb: int = 384,
+        max_result_bytes: int = 32 * MiB,
+        images: list[str] | None = None,
+    ) -> None:
+        self.client = client or docker.from_env(timeout=60)
+        self.owner = owner
+        self.instance = instance
+        self.pool_size = pool_size
+        self.profile = profile or Profile()
+        self.tools_memory_mb = tools_memory_mb
+        self.max_result_bytes = max_result_bytes
+        self._pools: dict[str, queue.Queue[str]] = {}
+        self._images = list(images or [])
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._refiller: threading.Thread | None = None
+        self._remover_q: queue.Queue[str] = queue.Queue()
+        self._remover = threading.Thread(target=self._remove_loop, daemon=True,
+                                         name="sandbox-remover")
+        self._remover.start()
+
+    # ------------------------------------------------------------------ lifecycle
+    def labels(self, state: str) -> dict[str, str]:
+        return {LABEL: "1", f"{LABEL}.instance": self.instance, f"{LABEL}.owner": self.owner,
+                f"{LABEL}.state": state}
+
+    def start_pool(self, images: list[str] | None = None) -> None:
+        """Start filling the warm pool for these images in the background."""
+        if images:
+            self._images = list(dict.fromkeys([*self._images, *images]))
+        if self.pool_size <= 0 or self._refiller is not None:
+            return
+        self._refiller = threading.Thread(target=self._refill_loop, daemon=True,
+                                          name="sandbox-pool")
+        self._refiller.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for q in self._pools.values():
+            while True:
+                try:
+                    self._remove(q.get_nowait())
+                except queue.Empty:
+                    break
+        self._remover_q.put("")
+        self._remover.join(timeout=30)
+
+    def reap(self, older_than_s: float | None = None) -> int:
+        """Remove this owner's leftover containers (all of them, or only old ones)."""
+        filters = {"label": [f"{LABEL}.instance={self.instance}"]}
+        if older_than_s is None:
+            filters["label"].append(f"{LABEL}.owner={self.owner}")
+        removed = 0
+        for c in self.client.containers.list(all=True, filters=filters, ignore_removed=True):
+            if older_than_s is not None:
+                created = c.attrs.get("Created", "")
+                try:
+                    from datetime import datetime
+
+                    age = time.time() - datetime.fromisoformat(created[:26] + "+00:00").timestamp()
+                except ValueError:
+                    age = 0
+                if age < older_than_s:
+                    continue
+            try:
+                c.remove(force=True)
+                removed += 1
+            except (NotFound, APIError):
+                pass
+        return removed
+
+    # ------------------------------------------------------------------ pool
+    def _pool(self, image: str) -> queue.Queue[str]:
+        return self._pools.setdefault(image, queue.Queue())
+
+    def _create(self, image: str) -> str:
+        kwargs = create_kwargs(image, self.profile, self.labels("pooled"),
+                               self.tools_memory_mb * MiB)
+        kwargs["name"] = f"cfs-{self.instance}-{secrets.token_hex(6)}"
+        container = self.client.containers.create(**kwargs)
+        try:
+            container.start()
+        except Exception:
+            self._remove(container.id)
+            raise
+        return container.id
+
+    def _refill_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            did = False
+            for image in list(self._images):
+                q = self._pool(image)
+                if q.qsize() < self.pool_size:
+                    try:
+                        q.put(self._create(image))
+                        did = True
+                        failures = 0
+                    except (DockerException, OSError) as exc:
+                        failures += 1
+                        log.warning("pool: cannot create a %s container: %s", image, exc)
+            if not did:
+                self._wake.wait(timeout=1.0 if failures == 0 else min(30, 2**failures))
+                self._wake.clear()
+
+    def _take(self, image: str) -> str:
+        q = self._pool(image)
+        if image not in self._images and self._refiller is not None:
+            self._images.append(image)
+        while True:
+            try:
+                cid = q.get_nowait()
+            except queue.Empty:
+                break
+            self._wake.set()
+            try:
+                state = self.client.api.inspect_container(cid)["State"]
+                if state.get("Running"):
+                    return cid
+            except (NotFound, APIError):
+                pass
+            self._remove(cid)
+        self._wake.set()
+        return self._create(image)
+
+    def _remove(self, cid: str) -> None:
+        self._remover_q.put(cid)
+
+    def _remove_loop(self) -> None:
+        while True:
+            cid = self._remover_q.get()
+            if not cid:
+                return
+            try:
+                self.client.api.remove_container(cid, force=True)
+            except NotFound:
+                pass
+            except (DockerException, OSError) as exc:
+                log.warning("could not remove container %s: %s", cid[:12], exc)
+
+    # ------------------------------------------------------------------ run
+    def run(self, job: Job) -> JobResult:
+        try:
+            cid = self._take(job.image)
+        except ImageNotFound:
+            return JobResult(error=f"sandbox image {job.image} is not built", image=job.image)
+        except (DockerException, OSError) as exc:
+            return JobResult(error=f"sandbox unavailable: {exc}", image=job.image)
+        try:
+            return self._run_in(cid, job)
+        except (DockerException, OSError) as exc:
+            return JobResult(error=f"sandbox failed: {exc}", image=job.image)
+        finally:
+            try:
+                self.client.api.kill(cid)
+            except (DockerException, OSError):
+                pass
+            self._remove(cid)
+
+    def _run_in(self, cid: str, job: Job) -> JobResult:
+        api = self.client.api
+        memory = (job.memory_mb + self.tools_memory_mb) * MiB
+        api.update_container(cid, mem_limit=memory, memswap_limit=memory)
+        sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stream": 1})
+        raw: socket.socket = getattr(sock, "_sock", sock)
+        deadline = time.monotonic() + job.total_time_s() + 10.0
+        try:
+            raw.sendall(json.dumps(job.to_agent()).encode("utf-8", "surrogatepass") + b"\n")
+            data, complete = read_stdout_frames(raw, deadline, self.max_result_bytes)
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        image_id = api.inspect_container(cid).get("Image")
+        result = parse_result(data, job.nonce)
+        if result is not None:
+            result.image = image_id
+            return result
+        # No result line: the agent died (killed by user code, or OOM) or the job overran.
+        state = api.inspect_container(cid).get("State", {})
+        if not complete:
+            lost = "timeout" if time.monotonic() >= deadline else "output_limit"
+        elif state.get("OOMKilled"):
+            lost = "oom"
+        else:
+            lost = "killed"
+        return JobResult(lost=lost, image=image_id)
+
+
+def read_stdout_frames(raw: socket.socket, deadline: float, cap: int) -> tuple[bytes, bool]:
+    """Read Docker's multiplexed attach stream until EOF; keep stdout frames only, up to `cap`.
+
+    Returns (stdout bytes, complete) — complete is False when the deadline or cap was hit.
+    """
+    buf = bytearray()
+    out = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return bytes(out), False
+        raw.settimeout(min(remaining, 5.0))
+        try:
+            chunk = raw.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:
+            return bytes(out), True
+        if not chunk:
+            return bytes(out), True
+        buf.extend(chunk)
+        while len(buf) >= 8:
+            stream, size = buf[0], struct.unpack(">I", bytes(buf[4:8]))[0]
+            if len(buf) < 8 + size:
+                break
+            payload = bytes(buf[8 : 8 + size])
+            del buf[: 8 + size]
+            if stream == 1:
+                out.extend(payload)
+                if len(out) > cap:
+                    return bytes(out[:cap]), False
+
+
+def parse_result(data: bytes, nonce: str) -> JobResult | None:
+    """Find the agent's result line carrying this job's nonce; anything else is ignored."""
+    marker = RESULT_PREFIX + nonce.encode() + b":"
+    for line in data.splitlines():
+        if line.startswith(marker):
+            try:
+                payload: dict[str, Any] = json.loads(line[len(marker):])
+            except ValueError:
+                return None
+            if "error" in payload and "steps" not in payload:
+                return JobResult(error=f"agent: {payload['error']}")
+            steps = {k: StepResult.from_json(v) for k, v in payload.get("steps", {}).items()}
+            return JobResult(steps=steps)
+    return None
