@@ -70,9 +70,15 @@ async def drive(
         finally:
             sem.release()
 
+    it = iter(items)
     try:
-        for item in items:
-            await sem.acquire()
+        while True:
+            await sem.acquire()  # take a slot *before* reading the next item
+            try:
+                item = next(it)
+            except StopIteration:
+                sem.release()
+                break
             task = asyncio.create_task(one(item))
             pending.add(task)
             task.add_done_callback(pending.discard)

@@ -18,6 +18,7 @@ def _strip_docstrings(tree: ast.AST) -> None:
 
 
 _C_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+_PUNCT_SPACE = re.compile(r"\s*([{}()\[\];,=<>!&|+*/%:?-])\s*")
 _HASH_COMMENTS = re.compile(r"(?m)^\s*#(?!include|define|if|endif|else|pragma|import)[^\n]*")
 
 
@@ -36,7 +37,7 @@ def normalize_code(code: str, language: str) -> str:
     text = _C_COMMENTS.sub(" ", code)
     if language.lower() in ("python", "py", "python3", "ruby", "bash", "r", "perl"):
         text = _HASH_COMMENTS.sub(" ", text)
-    return " ".join(text.split())
+    return _PUNCT_SPACE.sub(r"\1", " ".join(text.split()))
 
 
 def code_key(code: str, language: str) -> str:
