@@ -64,6 +64,8 @@ UrlOpt = Annotated[str | None, typer.Option("--url", envvar="CODEFEEDBACK_URL",
 KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="CODEFEEDBACK_API_KEY",
                                             help="Service API key (Bearer).")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="HTTP timeout per request, s.")]
+RetriesOpt = Annotated[int, typer.Option("--retries", min=0, envvar="CODEFEEDBACK_MAX_RETRIES",
+                                         help="Retries on 429/5xx/connection errors.")]
 BaseUrlOpt = Annotated[str, typer.Option("--base-url", envvar="OPENAI_BASE_URL",
                                          help="OpenAI-compatible endpoint, e.g. "
                                               "http://localhost:8001/v1 (vLLM).")]
@@ -184,6 +186,7 @@ def check(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     timeout: TimeoutOpt = 30.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Evaluate one file and print the feedback. Exit 0 when accepted, 1 otherwise."""
     t: dict[str, Any] = {}
@@ -203,7 +206,7 @@ def check(
     except (ValidationError, ValueError) as exc:
         raise _fail(EXIT_USAGE, f"invalid submission: {exc}") from None
     try:
-        with Client(url, api_key=api_key, timeout=timeout) as cf:
+        with Client(url, api_key=api_key, timeout=timeout, max_retries=retries) as cf:
             res = cf.run(sub)
     except CodefeedbackError as exc:
         raise _api_exit(exc) from None
@@ -222,10 +225,11 @@ def languages(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     timeout: TimeoutOpt = 30.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """List the languages the service runs and the test kinds each accepts."""
     try:
-        with Client(url, api_key=api_key, timeout=timeout) as cf:
+        with Client(url, api_key=api_key, timeout=timeout, max_retries=retries) as cf:
             langs = cf.languages()
     except CodefeedbackError as exc:
         raise _api_exit(exc) from None
@@ -273,6 +277,7 @@ def batch(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     timeout: TimeoutOpt = 30.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Evaluate a JSONL of submissions through the batch API; skips ids already in OUT."""
     done = done_ids([outfile])
@@ -304,13 +309,14 @@ def batch(
             yield chunk
 
     async def main() -> None:
-        async with AsyncClient(url, api_key=api_key, timeout=timeout) as cf:
+        async with AsyncClient(url, api_key=api_key, timeout=timeout,
+                               max_retries=retries) as cf:
             with JsonlWriter(outfile) as writer:
                 async def one(chunk: list[tuple[str, Submission]]) -> None:
                     async for i, res in cf.run_batch([s for _, s in chunk],
                                                      chunk_size=len(chunk)):
-                        writer.write({"id": chunk[i][0],
-                                      **res.model_dump(mode="json", exclude_none=True)})
+                        writer.write({**res.model_dump(mode="json", exclude_none=True),
+                                      "id": chunk[i][0], "submission_id": res.id})
                         counts["done"] += 1
                         counts["accepted"] += res.verdict == Verdict.accepted
                         prog.update(task, advance=1, info=f"[green]{counts['accepted']} "
@@ -378,10 +384,11 @@ def _problems(path: Path) -> Iterator[Problem]:
 
 
 async def _with_clients(settings: ModelSettings, url: str | None, api_key: str | None,
-                        timeout: float, fn: Any) -> dict[str, Any]:
+                        timeout: float, retries: int, fn: Any) -> dict[str, Any]:
     llm = LLM(settings)
     try:
-        async with AsyncClient(url, api_key=api_key, timeout=timeout) as cf:
+        async with AsyncClient(url, api_key=api_key, timeout=timeout,
+                               max_retries=retries) as cf:
             return await fn(llm, cf)
     finally:
         await llm.aclose()
@@ -432,6 +439,7 @@ def repair(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     timeout: TimeoutOpt = 60.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Generate → evaluate → revise with feedback, up to K rounds; keep passing dialogs."""
     from codefeedback.loops.repair import RepairConfig, run_repair
@@ -452,7 +460,7 @@ def repair(
                                 progress=state)
 
     with prog:
-        result = asyncio.run(_with_clients(settings, url, api_key, timeout, go))
+        result = asyncio.run(_with_clients(settings, url, api_key, timeout, retries, go))
     _finish(result, state, stats,
             f"{result['passed']}/{result['problems']} dialogs passed · round 0 "
             f"{_fmt(result['pass_rate_round0'])} → after {max_rounds} revisions "
@@ -483,6 +491,7 @@ def sample(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     timeout: TimeoutOpt = 60.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Rejection sampling: n samples per problem through the batch API, pass@k, keep passing."""
     from codefeedback.loops.sample import SampleConfig, run_sample
@@ -501,7 +510,7 @@ def sample(
                                 progress=state)
 
     with prog:
-        result = asyncio.run(_with_clients(settings, url, api_key, timeout, go))
+        result = asyncio.run(_with_clients(settings, url, api_key, timeout, retries, go))
     passk = ", ".join(f"pass@{k} {v:.3f}" for k, v in result["pass_at_k"].items())
     _finish(result, state, stats,
             f"{result['problems']} problems · {result['samples']} samples · {passk} · kept "
@@ -527,6 +536,7 @@ def translate(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     timeout: TimeoutOpt = 60.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Translate solutions; keep those that parse, build and pass (funnel in the stats)."""
     from codefeedback.loops.translate import TranslateConfig, run_translate
@@ -544,7 +554,7 @@ def translate(
                                    progress=state)
 
     with prog:
-        result = asyncio.run(_with_clients(settings, url, api_key, timeout, go))
+        result = asyncio.run(_with_clients(settings, url, api_key, timeout, retries, go))
     lines = [f"{lang}: " + " → ".join(f"{s} {f[s]}" for s in
                                        ("attempted", "generated", "parses", "builds", "passes",
                                         "kept"))

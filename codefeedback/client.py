@@ -484,7 +484,8 @@ class Client:
         return [LanguageInfo.model_validate(x) for x in items]
 
     def language(self, language_id: str) -> LanguageInfo:
-        return LanguageInfo.model_validate(self._send(_Request("GET", f"/v1/languages/{language_id}")))
+        data = self._send(_Request("GET", f"/v1/languages/{language_id}"))
+        return LanguageInfo.model_validate(data)
 
     def limits(self) -> dict[str, Any]:
         return self._send(_Request("GET", "/v1/limits"))

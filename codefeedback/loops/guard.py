@@ -142,6 +142,13 @@ _GENERIC_CHECK = re.compile(
     r"\b(assert\w*|ASSERT_\w+|EXPECT_\w+|CHECK\w*|REQUIRE\w*|expect|check_eq)\s*!?\(")
 
 
+def _is_python_check(node: ast.AST) -> bool:
+    if isinstance(node, ast.Assert):
+        return True
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr.startswith("assert"))
+
+
 def count_source_checks(source: str, language: str) -> int:
     """Syntactic checks in test source: Python asserts (and `self.assert*` calls), else
     assert-like calls. A check inside a loop counts once — what matters is not dropping any."""
@@ -150,12 +157,7 @@ def count_source_checks(source: str, language: str) -> int:
             tree = ast.parse(source)
         except (SyntaxError, ValueError):
             return len(re.findall(r"\bassert\b", source))
-        n = 0
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assert) or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                  and node.func.attr.startswith("assert")):
-                n += 1
-        return n
+        return sum(1 for node in ast.walk(tree) if _is_python_check(node))
     return len(_GENERIC_CHECK.findall(source))
 
 

@@ -1,4 +1,4 @@
-"""The repair loop (Llama 3 §4.3.1): generate → evaluate → revise with feedback, up to K rounds.
+"""The repair loop (Llama 3 §4.3.1): generate → evaluate → revise with feedback, ≤ K rounds.
 
 Every dialog is recorded: those that pass every check go to the SFT file (chat messages), the
 others to the rejected file, each with its rounds, verdicts, test provenance and usage. The

@@ -69,7 +69,8 @@ class FakeService:
 
     def _run(self, argv: list[str], cwd: Path, stdin: str, time_s: float) -> dict[str, Any]:
         try:
-            p = subprocess.run(argv, check=False, cwd=cwd, input=stdin, capture_output=True, text=True,
+            p = subprocess.run(argv, check=False, cwd=cwd, input=stdin, capture_output=True,
+                               text=True,
                                timeout=time_s)
         except subprocess.TimeoutExpired:
             return {"exit_code": None, "signal": 9, "stdout": "", "stderr": "", "timeout": True}

@@ -8,10 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
-from codefeedback.cli import app
-from codefeedback.loops.jsonl import read_jsonl
 from support.fake_llm import FakeLLM
 from support.scenarios import (
     EDIT_ATTEMPT,
@@ -21,6 +17,10 @@ from support.scenarios import (
     sample_scenario,
     translate_scenario,
 )
+from typer.testing import CliRunner
+
+from codefeedback.cli import app
+from codefeedback.loops.jsonl import read_jsonl
 
 
 def cli(*args: str) -> tuple[int, str]:

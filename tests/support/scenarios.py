@@ -135,7 +135,8 @@ def sample_scenario(fake: FakeLLM) -> Scenario:
 
     pass@1 = (10·0.7 + 5·0.2 + 3·0 + 2·1)/20 = 0.5; pass@5 = (10·1 + 5·(1 − C(8,5)/C(10,5))
     + 0 + 2)/20 = (12 + 5·0.777778)/20 = 0.794444; pass@10 = (10 + 5 + 2)/20 = 0.85.
-    Samples 200, passing 70 + 10 + 20 = 100, no code 3, judged unique 10·2 + 5·2 + 3·1 + 2·2 = 37,
+    Samples 200, passing 70 + 10 + 20 = 100, no code 3,
+    judged unique 10·2 + 5·2 + 3·1 + 2·2 = 37,
     kept 10 + 5 + 4 = 19. Verdicts: accepted 100, wrong_answer 30 + 40 + 27 = 97, no_code 3.
     """
     all_p = {int(p.id.split("/")[1]): p for p in humanevalpack()}

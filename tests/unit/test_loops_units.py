@@ -279,7 +279,8 @@ def test_drive_reads_input_lazily_and_bounds_concurrency():
 
 def test_python_stub_keeps_helpers_and_returns_typed_default():
     code = ("from typing import List\n\ndef helper(x):\n    return x\n\n"
-            "def f(xs: List[int]) -> List[int]:\n    '''doc'''\n    return [helper(x) for x in xs]\n")
+            "def f(xs: List[int]) -> List[int]:\n    '''doc'''\n"
+            "    return [helper(x) for x in xs]\n")
     stub = python_stub(code, "f")
     assert "def helper(x):" in stub and "return []" in stub and "helper(x) for" not in stub
     assert python_stub("def g(): pass", "f") is None
@@ -316,7 +317,8 @@ CODE = "def inc(x: int) -> int:\n    return x + 1\n"
 
 def test_guard_accepts_tests_that_fail_on_a_stub(fake_client):
     g = asyncio.run(guard_tests(fake_client, language="python", code=CODE,
-                                tests=SpecOfTests(script="assert inc(1) == 2\nassert inc(-1) == 0\n"),
+                                tests=SpecOfTests(
+                                    script="assert inc(1) == 2\nassert inc(-1) == 0\n"),
                                 entry_point="inc"))
     assert g.ok and g.stub_verdict == "wrong_answer" and g.checks == 2
 
