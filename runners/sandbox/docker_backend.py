@@ -44,7 +44,9 @@ class DockerSandbox:
         tools_memory_mb: int = 384,
         max_result_bytes: int = 32 * MiB,
         images: list[str] | None = None,
+        max_job_s: float = 600.0,
     ) -> None:
+        self.max_job_s = max_job_s
         self.client = client or docker.from_env(timeout=60)
         self.owner = owner
         self.instance = instance
@@ -207,7 +209,7 @@ class DockerSandbox:
         api.update_container(cid, mem_limit=memory, memswap_limit=memory)
         sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stream": 1})
         raw: socket.socket = getattr(sock, "_sock", sock)
-        deadline = time.monotonic() + job.total_time_s() + 10.0
+        deadline = time.monotonic() + min(job.total_time_s(), self.max_job_s) + 10.0
         try:
             raw.sendall(json.dumps(job.to_agent()).encode("utf-8", "surrogatepass") + b"\n")
             data, complete = read_stdout_frames(raw, deadline, self.max_result_bytes)

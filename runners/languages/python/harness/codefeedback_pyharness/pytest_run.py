@@ -48,13 +48,17 @@ class Reporter:
             self.compare[self.current] = (short_repr(left), short_repr(right))
         return None
 
-    def pytest_exception_interact(self, node, call, report) -> None:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):  # noqa: ANN001, ANN201
+        yield
+        if call.excinfo is None:
+            return
         line = None
         for entry in call.excinfo.traceback:
             if os.path.abspath(str(entry.path)) == self.test_file:
                 line = entry.lineno + 1
         if line is not None:
-            self.failure_line[report.nodeid] = line
+            self.failure_line[item.nodeid] = line
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:

@@ -1,0 +1,77 @@
+"""POST /v1/batches and GET /v1/batches/{id}."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from codefeedback.models import BatchCreated, BatchResource, Submission
+from service import metrics
+from service.deps import OwnerDep, SettingsDep, StoreDep, json_body, parse
+from service.errors import ApiError
+from service.routes.submissions import ERRORS, check_queue, enqueue
+from service.store import new_id
+from service.submitting import check_submission, resource
+
+router = APIRouter(prefix="/v1", tags=["batches"])
+
+
+@router.post(
+    "/batches", status_code=202, response_model=BatchCreated, responses=ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/BatchRequest"}}}}},
+    summary="Submit many programs at once; one invalid item rejects the batch",
+)
+async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
+                       who: OwnerDep) -> JSONResponse:
+    data, _ = await json_body(request)
+    if not isinstance(data, dict) or not isinstance(data.get("submissions"), list):
+        raise ApiError(422, "validation_error", 'the body must be {"submissions": [ ... ]}')
+    items = data["submissions"]
+    extra = set(data) - {"submissions"}
+    if extra:
+        raise ApiError(422, "validation_error", f"unknown field(s): {', '.join(sorted(extra))}")
+    if not items:
+        raise ApiError(422, "validation_error", "submissions must hold at least one submission")
+    if len(items) > settings.max_batch:
+        raise ApiError(422, "batch_too_large",
+                       f"a batch holds at most {settings.max_batch} submissions")
+    subs = []
+    for i, item in enumerate(items):
+        sub = parse(Submission, item, where=f"submissions[{i}]: ")
+        subs.append(check_submission(sub, settings, where=f"submissions[{i}]: "))  # type: ignore[arg-type]
+    await check_queue(store, settings, len(subs))
+    batch_id = new_id("bat")
+    ids = await store.create_many(subs, who, batch_id)
+    await enqueue(ids)
+    for sub in subs:
+        metrics.SUBMISSIONS.labels(language=sub.language).inc()
+    return JSONResponse({"id": batch_id, "submission_ids": ids}, status_code=202,
+                        headers={"Location": f"/v1/batches/{batch_id}"})
+
+
+@router.get("/batches/{batch_id}", response_model=BatchResource,
+            responses={404: {"description": "Unknown id"}, 401: ERRORS[401]},
+            summary="Progress and results of a batch, in request order")
+async def get_batch(batch_id: str, store: StoreDep, who: OwnerDep,
+                    full: bool = Query(False, description="Full resources instead of summaries")
+                    ) -> JSONResponse:
+    rec = await store.batch(batch_id) if len(batch_id) <= 100 else None
+    if rec is None or rec.get("owner") != who:
+        raise ApiError(404, "not_found", "no batch with this id")
+    import json
+
+    ids = json.loads(rec["ids"])
+    records = await store.get_many(ids)
+    subs = [resource(i, r, full=full) if r else
+            {"id": i, "status": "completed", "verdict": None, "feedback": "expired"}
+            for i, r in zip(ids, records, strict=True)]
+    verdicts = Counter(s["verdict"] for s in subs if s.get("verdict"))
+    completed = sum(1 for s in subs if s["status"] == "completed")
+    status = "completed" if completed == len(ids) else (
+        "running" if completed or any(s["status"] == "running" for s in subs) else "queued")
+    return JSONResponse({"id": batch_id, "status": status, "total": len(ids),
+                         "completed": completed, "verdicts": dict(verdicts),
+                         "submissions": subs})

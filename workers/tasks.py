@@ -1,0 +1,145 @@
+"""The Celery task: a thin wrapper around `runners.pipeline.evaluate`.
+
+The message carries only the submission id. The task loads the submission, counts the
+delivery (a job that killed its worker too often is given up with internal_error instead of
+being retried forever), evaluates and stores the result write-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+
+from codefeedback.models import Environment, Feedback, Verdict
+from runners.pipeline import SubmissionError, ToolLimits, evaluate
+from runners.registry import images
+from runners.render import render
+from runners.sandbox.docker_backend import DockerSandbox
+from runners.sandbox.hardening import Profile
+from service.store import Store
+from workers.celery_app import TASK_NAME, app
+from workers.config import get_settings
+
+log = logging.getLogger("codefeedback.worker")
+_sandbox: DockerSandbox | None = None
+_store: Store | None = None
+
+
+def store() -> Store:
+    global _store
+    if _store is None:
+        s = get_settings()
+        _store = Store.from_url(s.redis_url, s.result_ttl)
+    return _store
+
+
+def sandbox() -> DockerSandbox:
+    global _sandbox
+    if _sandbox is None:
+        s = get_settings()
+        _sandbox = DockerSandbox(
+            owner=s.worker_name, instance=s.instance, pool_size=s.pool_size,
+            profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
+                            runtime=s.sandbox_runtime),
+            tools_memory_mb=s.tools_memory_mb, max_job_s=s.max_job_s)
+        _sandbox.start_pool(list(images().values()))
+    return _sandbox
+
+
+@worker_process_init.connect
+def _warm(**_: object) -> None:
+    """Each worker process fills its warm pool before its first job arrives."""
+    try:
+        sandbox()
+    except Exception as exc:  # noqa: BLE001 - the engine may come later; jobs will retry it
+        log.warning("sandbox not available at start: %s", exc)
+
+
+@worker_process_shutdown.connect
+def _close(**_: object) -> None:
+    if _sandbox is not None:
+        _sandbox.close()
+
+
+@worker_ready.connect
+def _on_ready(sender: object = None, **_: object) -> None:
+    """Reap this worker's leftovers from a previous life, then publish heartbeats."""
+    s = get_settings()
+    try:
+        DockerSandbox(owner=s.worker_name, instance=s.instance, pool_size=0).reap()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("reaper failed: %s", exc)
+    threading.Thread(target=_heartbeat_loop, daemon=True, name="heartbeat").start()
+
+
+def _heartbeat_loop() -> None:
+    import docker
+
+    s = get_settings()
+    while True:
+        info: dict[str, object] = {"at": time.time(), "name": s.worker_name}
+        try:
+            client = docker.from_env(timeout=10)
+            client.ping()
+            missing = []
+            for image in images().values():
+                try:
+                    client.images.get(image)
+                except docker.errors.ImageNotFound:
+                    missing.append(image)
+            info["sandbox_ok"] = not missing
+            info["missing_images"] = missing
+            client.close()
+        except Exception as exc:  # noqa: BLE001
+            info["sandbox_ok"] = False
+            info["error"] = f"docker engine unavailable: {exc}"
+        try:
+            store().heartbeat(s.worker_name, info, ttl=s.heartbeat_s * 3)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("heartbeat failed: %s", exc)
+        time.sleep(s.heartbeat_s)
+
+
+def internal_error(reason: str, limits: dict | None = None) -> Feedback:
+    fb = Feedback(verdict=Verdict.internal_error, reason=reason,
+                  environment=Environment(limits=limits or {}))
+    fb.feedback = render(fb, {})
+    return fb
+
+
+def process(sub_id: str) -> str:
+    """Evaluate one stored submission; the body of the task, callable without Celery."""
+    s = get_settings()
+    st = store()
+    record = st.get(sub_id)
+    if record is None:
+        return "expired"
+    if "result" in record:
+        return "duplicate"
+    deliveries = st.count_delivery(sub_id)
+    sub = st.submission(sub_id)
+    if sub is None:
+        return "expired"
+    if deliveries > s.max_deliveries:
+        st.complete(sub_id, internal_error(
+            f"gave up after {deliveries - 1} deliveries: the job kept killing its worker",
+            sub.limits.model_dump()))
+        return "poison"
+    st.mark_running(sub_id)
+    try:
+        fb = evaluate(sub, sandbox(), ToolLimits(time_s=s.tool_time_s))
+    except SubmissionError as exc:
+        fb = internal_error(f"rejected at evaluation: {exc.message}", sub.limits.model_dump())
+    except Exception as exc:  # noqa: BLE001 - never lose a submission
+        log.exception("evaluation of %s failed", sub_id)
+        fb = internal_error(f"{type(exc).__name__}: {exc}", sub.limits.model_dump())
+    st.complete(sub_id, fb)
+    return fb.verdict.value
+
+
+@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def evaluate_task(self, sub_id: str) -> str:  # noqa: ANN001
+    return process(sub_id)
