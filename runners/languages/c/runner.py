@@ -48,6 +48,7 @@ PROGRAMS = {"script": "prog_script", "unit": "prog_unit"}
 CFLAGS = ["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-pipe", "-fdiagnostics-format=json",
           "-fmax-errors=50"]
 COMPILE_OUTPUT_KB = 1024
+BUILD_MEMORY_MB = 512  # RLIMIT_DATA of gcc and its cc1/as/ld: a compile-time bomb fails cleanly
 MEMORY_MARKERS = ("codefeedback: memory limit exceeded", "cannot start step: [Errno 12]")
 MEMORY_FRACTION = 0.85
 def _words(text: str) -> set[str]:
@@ -121,7 +122,8 @@ class CRunner(Runner):
         tests = sub.tests
         user = {"time_s": lim.time_s, "memory_mb": lim.memory_mb, "output_kb": lim.output_kb,
                 "user": True}
-        tool = {"time_s": tool_time_s, "output_kb": COMPILE_OUTPUT_KB, "parallel": "build"}
+        tool = {"time_s": tool_time_s, "output_kb": COMPILE_OUTPUT_KB, "parallel": "build",
+                "memory_mb": BUILD_MEMORY_MB}
         needs_prog = tests is None or bool(tests.io)
         if needs_prog:
             argv = ["gcc", *CFLAGS, SOLUTION, f"{HARNESS}/cf_rt.o", "-o", "prog", "-lm"]
@@ -144,6 +146,11 @@ class CRunner(Runner):
                 "-o", PROGRAMS[kind], "-lm"], **tool))
             runs.append(Step(kind, argv=[f"./{PROGRAMS[kind]}"], report=True,
                              after=[f"build-{kind}"], **user))
+        programs = (["prog"] if needs_prog else []) + [
+            PROGRAMS[k] for k in ("script", "unit") if tests is not None and getattr(tests, k)
+            is not None]
+        steps.append(Step("size", argv=["size", "-A", "-d", *programs],
+                          after=[s.id for s in steps], time_s=tool_time_s, output_kb=64))
         if tests is None:
             runs.append(Step("run", argv=["./prog"], stdin=sub.stdin, after=["compile"], **user))
         else:
@@ -189,11 +196,12 @@ class CRunner(Runner):
         if not ok:
             return out
         limit_kb = sub.limits.memory_mb * 1024
+        sizes = static_sizes_kb(result.step("size").stdout)
         tests = sub.tests
         if tests is None:
             step = result.step("run")
             out.run = step.to_run()
-            signal = run_signal(step, limit_kb)
+            signal = run_signal(step, limit_kb, sizes.get("prog", 0))
             if signal:
                 out.signals.add(signal)
             return out
@@ -205,14 +213,16 @@ class CRunner(Runner):
             run = read_test_step(step, job.nonce, kind, file, MEMORY_MARKERS)
             out.cases.extend(split_assertions(c) for c in run.cases)
             out.signals |= run.signals
-            if "runtime_error" in run.signals and memory_exhausted(step, limit_kb):
+            if "runtime_error" in run.signals and memory_exhausted(
+                    step, limit_kb, sizes.get(PROGRAMS[kind], 0)):
                 out.signals.add("memory_limit")
             if out.run is None:
                 out.run = step.to_run()
         for i, case in enumerate(tests.io or []):
             step = result.step(f"io-{i}")
             tc, signal = io_case(i, case.stdout, step, case.name, MEMORY_MARKERS)
-            if signal == "runtime_error" and memory_exhausted(step, limit_kb):
+            if signal == "runtime_error" and memory_exhausted(step, limit_kb,
+                                                              sizes.get("prog", 0)):
                 signal = "memory_limit"
             out.cases.append(tc)
             if signal:
@@ -223,17 +233,36 @@ class CRunner(Runner):
 
 
 # ---------------------------------------------------------------------- verdict helpers
-def memory_exhausted(step: StepResult, limit_kb: int) -> bool:
-    """A crashed user process whose peak memory reached the limit (RLIMIT_DATA)."""
-    return (step.status == "signaled" and step.memory_kb is not None
-            and step.memory_kb >= MEMORY_FRACTION * limit_kb)
+def memory_exhausted(step: StepResult, limit_kb: int, static_kb: int = 0) -> bool:
+    """A crashed user process whose peak memory, or whose static data alone (a huge global
+    array: the kernel kills it while loading it), reached the memory limit (RLIMIT_DATA)."""
+    if step.status != "signaled":
+        return False
+    peak = max(step.memory_kb or 0, static_kb)
+    return peak >= MEMORY_FRACTION * limit_kb
 
 
-def run_signal(step: StepResult, limit_kb: int) -> str | None:
+def static_sizes_kb(size_output: str) -> dict[str, int]:
+    """`size -A -d prog ...` -> program -> KB of static data (.data + .bss)."""
+    sizes: dict[str, int] = {}
+    current = None
+    for line in size_output.splitlines():
+        if line.rstrip().endswith(" :"):
+            current = line.rstrip()[:-2].strip()
+            sizes[current] = 0
+            continue
+        parts = line.split()
+        if current and len(parts) >= 2 and parts[0] in (".data", ".bss") and parts[1].isdigit():
+            sizes[current] += int(parts[1]) // 1024
+    return sizes
+
+
+def run_signal(step: StepResult, limit_kb: int, static_kb: int = 0) -> str | None:
     """The verdict signal of the run-only program."""
     if step.status in STATUS_SIGNAL:
         return STATUS_SIGNAL[step.status]
-    if any(m in step.stderr for m in MEMORY_MARKERS) or memory_exhausted(step, limit_kb):
+    if (any(m in step.stderr for m in MEMORY_MARKERS)
+            or memory_exhausted(step, limit_kb, static_kb)):
         return "memory_limit"
     if not step.succeeded:
         return "runtime_error"
@@ -452,7 +481,7 @@ _LD_ERRORS = ("undefined reference to", "multiple definition of", "relocation tr
 _TOOL_ERRORS = re.compile(
     r"^(?:gcc|cc1|as|collect2|ld|/usr/bin/ld|/usr/bin/as)(?:: |\S*: )?(?:fatal error|error|"
     r"Fatal error)?:?\s*(?P<msg>.*(?:fatal error|Fatal error|Killed signal|terminated|"
-    r"File too large|No space left|Cannot allocate|virtual memory exhausted).*)$")
+    r"File too large|No space left|Cannot allocate|virtual memory exhausted|out of memory).*)$")
 
 
 def parse_gcc_output(stderr: str, sources: dict[str, str]) -> tuple[list[Diagnostic], str]:
@@ -482,12 +511,37 @@ def parse_gcc_output(stderr: str, sources: dict[str, str]) -> tuple[list[Diagnos
             msg = line.split(": ", 1)[-1] if ": " in line else line
             if "undefined reference to `main'" in line:
                 msg += " (io and run-only tests need a main function)"
+            if "File too large" in line or "No space left" in line:
+                msg += " (the program is too large to build: huge initialised static data?)"
             diags.append(Diagnostic(tool="ld", severity="error", message=msg[:2000]))
         else:
             m2 = _TOOL_ERRORS.match(line)
             if m2:
-                diags.append(Diagnostic(tool="gcc", severity="error", message=line[:2000]))
-    return diags, "\n".join(text)
+                msg = line
+                if "Killed signal terminated program" in line or "out of memory" in line:
+                    msg += (" (the compiler ran out of the service's build memory or time: "
+                            "a compile-time bomb such as exponential macro expansion?)")
+                diags.append(Diagnostic(tool="gcc", severity="error", message=msg[:2000]))
+    return _dedupe_ld(diags, sources), "\n".join(text)
+
+
+def _dedupe_ld(diags: list[Diagnostic], sources: dict[str, str]) -> list[Diagnostic]:
+    """One linker error per message, located in a submitted file when ld named one."""
+    out: list[Diagnostic] = []
+    best: dict[str, Diagnostic] = {}
+    for d in diags:
+        if d.tool != "ld":
+            out.append(d)
+            continue
+        if d.file is not None and d.file not in sources:
+            d.file, d.line = None, None
+        have = best.get(d.message)
+        if have is None:
+            best[d.message] = d
+            out.append(d)
+        elif have.file is None and d.file is not None:
+            have.file, have.line = d.file, d.line
+    return out
 
 
 def build_diagnostics(step: StepResult, sources: dict[str, str]) -> tuple[list[Diagnostic], str]:

@@ -468,7 +468,7 @@ static void cf_emit_expected(void)
 /* Runs from .preinit_array: before every constructor, so before any code of the solution. */
 static void cf_preinit(int argc, char **argv, char **envp)
 {
-    char **e;
+    char **e, **keep = envp;
     int fd = -1;
     (void)argc;
     (void)argv;
@@ -486,13 +486,20 @@ static void cf_preinit(int argc, char **argv, char **envp)
                 char c = *p;
                 if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
                     cf_nonce[n++] = c;
-                *p++ = 'x'; /* scrub it from the process's environment (and /proc/self/environ) */
+                *p++ = 'x'; /* scrub it from the process's memory (and /proc/self/environ) */
             }
             while (*p)
                 *p++ = 'x';
             cf_nonce[n] = 0;
+        } else {
+            *keep++ = v;
+            continue;
         }
     }
+    /* Drop both variables from the environment array in place (it is the process's environ;
+       libc's unsetenv cannot be used this early, and the solution could replace it). */
+    if (keep)
+        *keep = 0;
     if (fd >= 0) {
         long hi = cf_sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 700);
         if (hi >= 0) {
@@ -500,8 +507,6 @@ static void cf_preinit(int argc, char **argv, char **envp)
             cf_fd = (int)hi;
         }
     }
-    unsetenv("CF_REPORT_FD");
-    unsetenv("CF_RUN_NONCE");
     cf_emit_expected();
 }
 
