@@ -136,6 +136,7 @@ class JobResult:
     error: str | None = None  # the service failed (no image, engine down): internal_error
     lost: str | None = None  # no result from the agent: "killed" | "oom" | "timeout" | ...
     image: str | None = None
+    agent: dict[str, Any] = field(default_factory=dict)  # agent timings, for benchmarks
 
     def step(self, step_id: str) -> StepResult:
         return self.steps.get(step_id) or StepResult(status="missing")

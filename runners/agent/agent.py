@@ -53,6 +53,14 @@ def preload() -> list[str]:
             loaded.append(name.strip())
         except Exception:  # a missing optional tool must not kill the agent
             pass
+    warm = os.environ.get("CF_WARMUP", "")
+    if warm:
+        module, _, func = warm.partition(":")
+        try:
+            getattr(importlib.import_module(module), func or "main")()
+            loaded.append(warm)
+        except BaseException:  # noqa: BLE001 - warm-up is an optimisation only
+            pass
     return loaded
 
 
@@ -422,6 +430,7 @@ def run_job(job: dict) -> dict:
 
 
 def main() -> int:
+    t0 = time.monotonic()
     make_undumpable()
     if os.path.isdir(HARNESS_DIR):
         sys.path.insert(0, HARNESS_DIR)
@@ -430,15 +439,19 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     # Nothing else may ever write to the trusted channel: point fd 1 at stderr.
     os.dup2(2, 1)
+    t_ready = time.monotonic()
     line = sys.stdin.buffer.readline(MAX_JOB_BYTES)
     if not line:
         return 0
+    t_job = time.monotonic()
     nonce = "-"
     try:
         job = json.loads(line)
         nonce = str(job.get("nonce", "-"))
         result = run_job(job)
-        result["agent"] = {"preloaded": loaded, "pid": os.getpid()}
+        result["agent"] = {"preloaded": loaded, "warm_ms": int((t_ready - t0) * 1000),
+                           "idle_ms": int((t_job - t_ready) * 1000),
+                           "job_ms": int((time.monotonic() - t_job) * 1000)}
     except Exception as exc:  # noqa: BLE001 - report, never hang
         result = {"error": f"{type(exc).__name__}: {exc}"}
     sweep()

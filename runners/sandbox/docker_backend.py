@@ -55,6 +55,7 @@ class DockerSandbox:
         self.tools_memory_mb = tools_memory_mb
         self.max_result_bytes = max_result_bytes
         self._pools: dict[str, queue.Queue[str]] = {}
+        self._image_ids: dict[str, tuple[str, float]] = {}
         self._images = list(images or [])
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -158,7 +159,6 @@ class DockerSandbox:
                 cid = q.get_nowait()
             except queue.Empty:
                 break
-            self._wake.set()
             try:
                 state = self.client.api.inspect_container(cid)["State"]
                 if state.get("Running"):
@@ -184,6 +184,14 @@ class DockerSandbox:
             except (DockerException, OSError) as exc:
                 log.warning("could not remove container %s: %s", cid[:12], exc)
 
+    def _image_id(self, image: str) -> str:
+        """The image's content id (cached: it only changes when the image is rebuilt)."""
+        cached = self._image_ids.get(image)
+        if cached is None or time.monotonic() - cached[1] > 60:
+            cached = (self.client.api.inspect_image(image)["Id"], time.monotonic())
+            self._image_ids[image] = cached
+        return f"{image.split(':')[0]}@{cached[0]}"
+
     # ------------------------------------------------------------------ run
     def run(self, job: Job) -> JobResult:
         try:
@@ -202,6 +210,8 @@ class DockerSandbox:
             except (DockerException, OSError):
                 pass
             self._remove(cid)
+            self._wake.set()  # refill after the job, so the new container's start-up
+            # (engine work + the agent importing its tools) does not compete with this job
 
     def _run_in(self, cid: str, job: Job) -> JobResult:
         api = self.client.api
@@ -212,19 +222,21 @@ class DockerSandbox:
         deadline = time.monotonic() + min(job.total_time_s(), self.max_job_s) + 10.0
         try:
             raw.sendall(json.dumps(job.to_agent()).encode("utf-8", "surrogatepass") + b"\n")
-            data, complete = read_stdout_frames(raw, deadline, self.max_result_bytes)
+            marker = RESULT_PREFIX + job.nonce.encode() + b":"
+            data, complete = read_stdout_frames(raw, deadline, self.max_result_bytes, marker)
         finally:
             try:
                 sock.close()
             except OSError:
                 pass
-        image_id = api.inspect_container(cid).get("Image")
         result = parse_result(data, job.nonce)
         if result is not None:
-            result.image = image_id
+            result.image = self._image_id(job.image)
             return result
         # No result line: the agent died (killed by user code, or OOM) or the job overran.
-        state = api.inspect_container(cid).get("State", {})
+        info = api.inspect_container(cid)
+        state = info.get("State", {})
+        image_id = info.get("Image")
         if not complete:
             lost = "timeout" if time.monotonic() >= deadline else "output_limit"
         elif state.get("OOMKilled"):
@@ -234,9 +246,12 @@ class DockerSandbox:
         return JobResult(lost=lost, image=image_id)
 
 
-def read_stdout_frames(raw: socket.socket, deadline: float, cap: int) -> tuple[bytes, bool]:
-    """Read Docker's multiplexed attach stream until EOF; keep stdout frames only, up to `cap`.
+def read_stdout_frames(raw: socket.socket, deadline: float, cap: int,
+                       marker: bytes | None = None) -> tuple[bytes, bool]:
+    """Read Docker's multiplexed attach stream; keep stdout frames only, up to `cap`.
 
+    Stops at EOF, or as soon as a whole line starting with `marker` has arrived (waiting for
+    the container to stop would add the engine's teardown time to every job).
     Returns (stdout bytes, complete) — complete is False when the deadline or cap was hit.
     """
     buf = bytearray()
@@ -265,6 +280,10 @@ def read_stdout_frames(raw: socket.socket, deadline: float, cap: int) -> tuple[b
                 out.extend(payload)
                 if len(out) > cap:
                     return bytes(out[:cap]), False
+                if marker is not None and b"\n" in payload:
+                    start = out.find(marker)
+                    if start >= 0 and out.find(b"\n", start) >= 0:
+                        return bytes(out), True
 
 
 def parse_result(data: bytes, nonce: str) -> JobResult | None:
@@ -279,5 +298,5 @@ def parse_result(data: bytes, nonce: str) -> JobResult | None:
             if "error" in payload and "steps" not in payload:
                 return JobResult(error=f"agent: {payload['error']}")
             steps = {k: StepResult.from_json(v) for k, v in payload.get("steps", {}).items()}
-            return JobResult(steps=steps)
+            return JobResult(steps=steps, agent=payload.get("agent") or {})
     return None
