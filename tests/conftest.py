@@ -161,3 +161,9 @@ def api_url() -> str:
     if not url:
         unavailable("CFS_TEST_API_URL is not set (scripts/test starts a compose stack)")
     return url.rstrip("/")
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """Tests marked `order_last` run after everything else (they leave work behind)."""
+    last = [i for i in items if i.get_closest_marker("order_last")]
+    items[:] = [i for i in items if not i.get_closest_marker("order_last")] + last
