@@ -62,6 +62,7 @@ class Job:
     time_s: float  # used to bound the whole job
     nonce: str = field(default_factory=lambda: secrets.token_hex(16))
     modes: dict[str, int] = field(default_factory=dict)
+    tag: str | None = None  # the submission id: names the container, so a redelivery finds it
 
     def to_agent(self) -> dict[str, Any]:
         return {

@@ -65,10 +65,12 @@ def check(sub: Submission) -> Runner:
     return runner
 
 
-def evaluate(sub: Submission, sandbox: Sandbox, tools: ToolLimits | None = None) -> Feedback:
+def evaluate(sub: Submission, sandbox: Sandbox, tools: ToolLimits | None = None,
+             tag: str | None = None) -> Feedback:
     """Run every check of one submission in one sandbox job and return the feedback."""
     runner = check(sub)
     job = runner.build_job(sub, (tools or ToolLimits()).time_s)
+    job.tag = tag
     result = sandbox.run(job)
     return assemble(runner, sub, job, result)
 

@@ -130,7 +130,12 @@ def process(sub_id: str) -> str:
         return "poison"
     st.mark_running(sub_id)
     try:
-        fb = evaluate(sub, sandbox(), ToolLimits(time_s=s.tool_time_s))
+        sb = sandbox()
+        if deliveries > 1:
+            stale = sb.kill_job(sub_id)
+            if stale:
+                log.warning("%s: removed %d container(s) of an earlier delivery", sub_id, stale)
+        fb = evaluate(sub, sb, ToolLimits(time_s=s.tool_time_s), tag=sub_id)
     except SubmissionError as exc:
         fb = internal_error(f"rejected at evaluation: {exc.message}", sub.limits.model_dump())
     except Exception as exc:  # noqa: BLE001 - never lose a submission

@@ -213,8 +213,27 @@ class DockerSandbox:
             self._wake.set()  # refill after the job, so the new container's start-up
             # (engine work + the agent importing its tools) does not compete with this job
 
+    def job_container_prefix(self, tag: str) -> str:
+        return f"cfs-{self.instance}-job-{tag}-"
+
+    def kill_job(self, tag: str) -> int:
+        """Remove containers still running an earlier delivery of this job (a dead worker's)."""
+        prefix = self.job_container_prefix(tag)
+        killed = 0
+        for c in self.client.containers.list(all=True, filters={"name": prefix},
+                                             ignore_removed=True):
+            if c.name.startswith(prefix):
+                try:
+                    c.remove(force=True)
+                    killed += 1
+                except (NotFound, APIError):
+                    pass
+        return killed
+
     def _run_in(self, cid: str, job: Job) -> JobResult:
         api = self.client.api
+        if job.tag:
+            api.rename(cid, self.job_container_prefix(job.tag) + secrets.token_hex(4))
         memory = (job.memory_mb + self.tools_memory_mb) * MiB
         api.update_container(cid, mem_limit=memory, memswap_limit=memory)
         sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stream": 1})
