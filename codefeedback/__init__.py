@@ -4,6 +4,7 @@
 (`Client`, `AsyncClient`) and the `codefeedback` command; the server comes with `.[server]`.
 """
 
+from codefeedback.client import AsyncClient, Client
 from codefeedback.models import (
     Diagnostic,
     Feedback,
@@ -16,6 +17,8 @@ from codefeedback.models import (
 )
 
 __all__ = [
+    "AsyncClient",
+    "Client",
     "Diagnostic",
     "Feedback",
     "Limits",

@@ -77,13 +77,18 @@ def generation_messages(
 def render_feedback(res: SubmissionResource, max_chars: int = 4000) -> str:
     """The service's result as text for the model: verdict first, then the details.
 
-    The service's own `feedback` text leads; structured parts it may not repeat (compiler
-    diagnostics, failing cases with expected vs actual, exit code, stdout, stderr) follow.
+    The service's own `feedback` text is already written for a model (verdict, failing cases with
+    expected vs actual, diagnostics, exit code, output tails), so when it is there it is passed on
+    as it is, led by a `Verdict:` line unless it starts with one. Only when the service sent no
+    feedback are the structured parts (compiler diagnostics, failing cases, exit code, stdout,
+    stderr) rendered here, so nothing reaches the model twice.
     """
     verdict = res.verdict.value if res.verdict else "unknown"
-    lines = [f"Verdict: {verdict}"]
-    if res.feedback:
-        lines += ["", res.feedback.strip()]
+    head = f"Verdict: {verdict}"
+    text = (res.feedback or "").strip()
+    if text:
+        return _clip(text if text.startswith(head) else f"{head}\n\n{text}", max_chars)
+    lines = [head]
     diags = []
     for part in (res.compile, res.static):
         if part is not None:

@@ -62,6 +62,10 @@ async def sample_problem(p: Problem, llm: LLM, client: AsyncClient, cfg: SampleC
         sample_keys.append(key)
         entry = unique.setdefault(key, {"code": ex.code, "indices": [], "answer": comp.text})
         entry["indices"].append(i)
+        # the group's representative is its smallest code, not whichever sample came first,
+        # so the programs judged and kept depend only on the multiset of samples
+        if (ex.code or "") < entry["code"]:
+            entry["code"], entry["answer"] = ex.code, comp.text
     keys = list(unique)
     subs = [Submission(language=p.language, code=unique[k]["code"], tests=p.tests,
                        limits=cfg.limits, metadata={"problem_id": p.id[:200], "key": k})

@@ -1,8 +1,9 @@
 """A scripted OpenAI-compatible chat server for tests: no model, no network beyond 127.0.0.1.
 
 Rules map prompts to answers. A rule fires when its `key` occurs in the first user message (the
-problem), every `when` string occurs in the last user message (the latest feedback), and every
-`min_count` string occurs at least that often in the whole conversation. The first matching rule
+problem), every `when` string occurs in the last user message (the latest feedback), and the
+conversation has at least `min_turns` user messages (round r of a repair dialog sends r + 1; this
+depends only on the loop, never on how the service words its feedback). The first matching rule
 wins; its answers are returned in turn (cycling), so n samples of one problem get a fixed
 multiset of answers whatever the concurrency. Token usage is counted as whitespace-separated
 words, so expected token totals can be recomputed from the request log.
@@ -25,13 +26,13 @@ class Rule:
     key: str
     answers: list[str]
     when: list[str] = field(default_factory=list)
-    min_count: dict[str, int] = field(default_factory=dict)
+    min_turns: int = 0
     name: str = ""
     _next: int = 0
 
-    def matches(self, first_user: str, last_user: str, whole: str) -> bool:
+    def matches(self, first_user: str, last_user: str, user_turns: int) -> bool:
         return (self.key in first_user and all(w in last_user for w in self.when)
-                and all(whole.count(s) >= n for s, n in self.min_count.items()))
+                and user_turns >= self.min_turns)
 
     def take(self) -> str:
         answer = self.answers[self._next % len(self.answers)]
@@ -63,18 +64,17 @@ class FakeLLM:
         return f"http://{host}:{port}/v1"
 
     def add(self, key: str, *answers: str, when: list[str] | None = None,
-            min_count: dict[str, int] | None = None, name: str = "") -> Rule:
-        rule = Rule(key, list(answers), when or [], min_count or {}, name)
+            min_turns: int = 0, name: str = "") -> Rule:
+        rule = Rule(key, list(answers), when or [], min_turns, name)
         self.rules.append(rule)
         return rule
 
     def answer(self, messages: list[dict[str, Any]]) -> tuple[str, str]:
         users = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
         first, last = (users[0], users[-1]) if users else ("", "")
-        whole = "\n".join(str(m.get("content") or "") for m in messages)
         with self._lock:
             for rule in self.rules:
-                if rule.matches(first, last, whole):
+                if rule.matches(first, last, len(users)):
                     return rule.take(), rule.name or rule.key
         return self.default, "default"
 
@@ -157,7 +157,7 @@ class FakeLLM:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--port", type=int, default=8011)
-    ap.add_argument("--rules", help="JSON list of {key, answers, when?, min_count?}")
+    ap.add_argument("--rules", help="JSON list of {key, answers, when?, min_turns?}")
     args = ap.parse_args()
     rules = []
     if args.rules:

@@ -1,20 +1,27 @@
-"""A local stand-in for the codefeedback service, for unit tests of the SDK-driven loops.
+"""A stand-in for the codefeedback service for unit tests: recorded verdicts, no execution.
 
-It implements the contract's shape (submit with wait, get, batches with summary entries,
-languages) and judges Python and C `script`/`io` tests by running them on this machine with
-`python3` / `gcc` — trusted test fixtures only, no sandbox. Feedback names the failing assert and
-its expected value the way the contract describes (`expected`/`actual` on the test case), so
-scripted models can react to it. It is a test double; the loops' end-to-end tests run against
-the real stack (tests/integration/test_loops_e2e.py).
+It speaks the contract's shape (submit with wait, get, batches with summary entries, languages)
+but never runs, compiles or lints anything: every result it serves was recorded from the real
+service (`tests/support/recorded_results.json`), keyed on a hash of the submission (everything
+except `metadata`, which is echoed back). A submission with no recording is not judged: it gets
+`internal_error` (which the loops treat as a service failure, not a verdict) and is listed in
+`misses`, so a test that meets one fails and says so.
+
+Recording (needs the real stack; the only place results come from):
+
+    CFS_RECORD_UPSTREAM=http://localhost:8000 python3 -m pytest tests/unit -q -k 'sdk or loops'
+
+With `CFS_RECORD_UPSTREAM` set, a submission with no recording is sent to that service (through
+the SDK), and its result is added to the file. Review the diff of the file before committing it.
 """
 
 from __future__ import annotations
 
-import ast
+import copy
+import hashlib
 import json
+import os
 import re
-import subprocess
-import tempfile
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,14 +30,23 @@ from typing import Any
 
 import httpx
 
+from codefeedback.client import Client, CodefeedbackError
 from codefeedback.models import BatchRequest, Submission
 
+RECORDINGS = Path(__file__).with_name("recorded_results.json")
+# what a recording keeps of a result (id, status, environment and metadata are per request)
+KEPT = ("language", "verdict", "static", "compile", "tests", "run", "feedback")
+
+# the main fields of the real service's GET /v1/languages
 LANGS = {
-    "python": {"id": "python", "name": "Python", "version": "3", "aliases": ["py"],
-               "test_kinds": ["script", "io"], "static_tools": [],
-               "files": {"solution": "solution.py"}},
-    "c": {"id": "c", "name": "C", "version": "gcc", "aliases": [],
-          "test_kinds": ["script", "io"], "static_tools": [], "files": {"solution": "solution.c"}},
+    "python": {"id": "python", "name": "Python", "version": "3.11.2", "aliases": ["py", "python3"],
+               "test_kinds": ["unit", "script", "io"], "static_tools": ["pylint", "ruff"],
+               "files": {"solution": "solution.py", "unit": "test_solution.py",
+                         "script": "test_script.py"}},
+    "c": {"id": "c", "name": "C", "version": "gcc 12.2.0", "aliases": ["gcc", "c11"],
+          "test_kinds": ["unit", "script", "io"], "static_tools": ["gcc -Wall -Wextra"],
+          "files": {"solution": "solution.c", "unit": "test_solution.c",
+                    "script": "test_script.c"}},
 }
 
 
@@ -38,152 +54,77 @@ def _err(status: int, code: str, message: str) -> httpx.Response:
     return httpx.Response(status, json={"error": {"code": code, "message": message}})
 
 
-def _expected_of(line: str) -> tuple[str | None, str | None]:
-    """(`expected`, `actual` expression) of `assert actual == expected` source text."""
-    try:
-        node = ast.parse(line.strip()).body[0]
-    except (SyntaxError, IndexError):
-        return None, None
-    if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) \
-            and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq):
-        return ast.unparse(node.test.comparators[0]), ast.unparse(node.test.left)
-    return None, None
+def submission_key(sub: Submission) -> str:
+    """What decides a result: the submission without `metadata`, defaults left out."""
+    body = sub.model_dump(mode="json", exclude={"metadata"}, exclude_none=True,
+                          exclude_defaults=True)
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _label(sub: Submission) -> str:
+    pid = (sub.metadata or {}).get("problem_id")
+    first = next((ln.strip() for ln in sub.code.splitlines() if ln.strip()), "")
+    return f"{sub.language} {pid + ' ' if pid else ''}{first[:60]}"
 
 
 class FakeService:
-    """Judges submissions synchronously; counts how many it judged."""
+    """Serves recorded results; counts how many submissions it answered (`judged`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, recordings: Path = RECORDINGS, upstream: str | None = None) -> None:
+        self.recordings = recordings
+        self.upstream = upstream if upstream is not None else (
+            os.environ.get("CFS_RECORD_UPSTREAM") or None)
+        data = json.loads(recordings.read_text()) if recordings.exists() else {}
+        self.recorded: dict[str, dict[str, Any]] = data.get("results", {})
+        self.recorded_from: str = data.get("recorded_from", "")
         self.subs: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, list[str]] = {}
         self.judged = 0
+        self.misses: list[str] = []
         self._lock = threading.Lock()
+
+    def has_recordings(self, language: str) -> bool:
+        return any(r["result"]["language"] == language for r in self.recorded.values())
 
     # ------------------------------------------------------------------ judging
     def judge(self, sub: Submission) -> dict[str, Any]:
-        self.judged += 1
-        with tempfile.TemporaryDirectory() as tmp:
-            if sub.language == "python":
-                return self._python(sub, Path(tmp))
-            return self._c(sub, Path(tmp))
+        key = submission_key(sub)
+        with self._lock:
+            self.judged += 1
+            rec = self.recorded.get(key)
+        if rec is None and self.upstream:
+            rec = self._record(key, sub)
+        if rec is None:
+            with self._lock:
+                self.misses.append(f"{key[:12]} {_label(sub)}")
+            return {"status": "completed", "language": sub.language, "verdict": "internal_error",
+                    "static": None, "compile": None, "tests": None, "run": None,
+                    "feedback": f"not recorded: submission {key[:12]} ({_label(sub)}); record it "
+                                "with CFS_RECORD_UPSTREAM (see tests/support/fake_service.py)",
+                    "metadata": sub.metadata}
+        return {"status": "completed", **copy.deepcopy(rec["result"]), "metadata": sub.metadata}
 
-    def _run(self, argv: list[str], cwd: Path, stdin: str, time_s: float) -> dict[str, Any]:
+    def _record(self, key: str, sub: Submission) -> dict[str, Any] | None:
         try:
-            p = subprocess.run(argv, check=False, cwd=cwd, input=stdin, capture_output=True,
-                               text=True,
-                               timeout=time_s)
-        except subprocess.TimeoutExpired:
-            return {"exit_code": None, "signal": 9, "stdout": "", "stderr": "", "timeout": True}
-        sig = -p.returncode if p.returncode < 0 else None
-        return {"exit_code": p.returncode if p.returncode >= 0 else None, "signal": sig,
-                "stdout": p.stdout[-4000:], "stderr": p.stderr[-4000:], "timeout": False}
-
-    def _finish(self, sub: Submission, verdict: str, run: dict[str, Any] | None,
-                compile_: dict[str, Any] | None, cases: list[dict[str, Any]],
-                feedback: str) -> dict[str, Any]:
-        tests = None
-        if sub.tests is not None:
-            passed = sum(1 for c in cases if c["outcome"] == "passed")
-            tests = {"total": len(cases), "passed": passed, "failed": len(cases) - passed,
-                     "errors": 0, "cases": cases}
-        if run is not None:
-            run = {k: v for k, v in run.items() if k != "timeout"}
-        return {"status": "completed", "language": sub.language, "verdict": verdict,
-                "static": None, "compile": compile_, "tests": tests, "run": run,
-                "feedback": feedback, "metadata": sub.metadata}
-
-    def _python(self, sub: Submission, tmp: Path) -> dict[str, Any]:
-        script = sub.tests.script if sub.tests and sub.tests.script else ""
-        program = sub.code + ("\n\n" + script if script else "")
-        try:
-            compile(sub.code, "solution.py", "exec")
-        except SyntaxError as exc:
-            diag = {"tool": "python", "severity": "error", "code": "E0001",
-                    "message": f"SyntaxError: {exc.msg}", "file": "solution.py",
-                    "line": exc.lineno, "column": exc.offset}
-            return self._finish(sub, "compile_error", None,
-                                {"ok": False, "diagnostics": [diag], "output": str(exc)}, [],
-                                f"SyntaxError at line {exc.lineno}: {exc.msg}")
-        (tmp / "solution.py").write_text(program)
-        if sub.tests and sub.tests.io:
-            return self._io(sub, ["python3", "-I", "solution.py"], tmp)
-        run = self._run(["python3", "-I", "solution.py"], tmp, sub.stdin, sub.limits.time_s)
-        name = "script"
-        if run["timeout"]:
-            return self._finish(sub, "time_limit", run, {"ok": True, "diagnostics": []},
-                                [{"name": name, "outcome": "timeout"}], "Time limit exceeded.")
-        if run["exit_code"] == 0:
-            return self._finish(sub, "accepted", run, {"ok": True, "diagnostics": []},
-                                [{"name": name, "outcome": "passed"}], "")
-        lines = program.splitlines()
-        frames = re.findall(r'File "[^"]*solution\.py", line (\d+)', run["stderr"])
-        lineno = int(frames[-1]) if frames else None
-        src = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
-        if "AssertionError" in run["stderr"]:
-            expected, actual = _expected_of(src)
-            case = {"name": name, "outcome": "failed", "line": lineno, "message": src,
-                    "expected": expected, "actual": actual}
-            fb = f"Test failed at line {lineno}: {src}"
-            if expected is not None:
-                fb += f"\nexpected {expected}"
-            return self._finish(sub, "wrong_answer", run, {"ok": True, "diagnostics": []},
-                                [case], fb)
-        last = run["stderr"].strip().splitlines()[-1:] or [""]
-        return self._finish(sub, "runtime_error", run, {"ok": True, "diagnostics": []},
-                            [{"name": name, "outcome": "error", "line": lineno,
-                              "message": last[0]}], f"Runtime error: {last[0]}")
-
-    def _c(self, sub: Submission, tmp: Path) -> dict[str, Any]:
-        script = sub.tests.script if sub.tests and sub.tests.script else ""
-        (tmp / "solution.c").write_text(sub.code + ("\n" + script if script else ""))
-        p = subprocess.run(["gcc", "-std=gnu11", "-O0", "-o", "prog", "solution.c", "-lm"],
-                           cwd=tmp, capture_output=True, text=True, timeout=60, check=False)
-        diags = []
-        for m in re.finditer(r"solution\.c:(\d+):(\d+): (error|warning): (.*)", p.stderr):
-            diags.append({"tool": "gcc", "severity": m.group(3), "message": m.group(4),
-                          "file": "solution.c", "line": int(m.group(1)),
-                          "column": int(m.group(2))})
-        for m in re.finditer(r"undefined reference to `([^']+)'", p.stderr):
-            diags.append({"tool": "ld", "severity": "error",
-                          "message": f"undefined reference to `{m.group(1)}'"})
-        if p.returncode != 0:
-            first = next((d for d in diags if d["severity"] == "error"), None)
-            return self._finish(sub, "compile_error", None,
-                                {"ok": False, "diagnostics": diags, "output": p.stderr[-4000:]},
-                                [], "Build failed: " + (first["message"] if first else "?"))
-        compile_ = {"ok": True, "diagnostics": diags, "output": ""}
-        if sub.tests and sub.tests.io:
-            return self._io(sub, ["./prog"], tmp, compile_)
-        run = self._run(["./prog"], tmp, sub.stdin, sub.limits.time_s)
-        if run["timeout"]:
-            return self._finish(sub, "time_limit", run, compile_,
-                                [{"name": "script", "outcome": "timeout"}], "Time limit.")
-        if run["exit_code"] == 0:
-            return self._finish(sub, "accepted", run, compile_,
-                                [{"name": "script", "outcome": "passed"}], "")
-        if run["signal"] == 6 and "Assertion" in run["stderr"]:
-            msg = run["stderr"].strip().splitlines()[-1]
-            return self._finish(sub, "wrong_answer", run, compile_,
-                                [{"name": "script", "outcome": "failed", "message": msg}],
-                                f"Assertion failed: {msg}")
-        return self._finish(sub, "runtime_error", run, compile_,
-                            [{"name": "script", "outcome": "error"}], "Runtime error.")
-
-    def _io(self, sub: Submission, argv: list[str], tmp: Path,
-            compile_: dict[str, Any] | None = None) -> dict[str, Any]:
-        cases, verdict, run = [], "accepted", None
-        for i, case in enumerate(sub.tests.io or []):
-            run = self._run(argv, tmp, case.stdin, sub.limits.time_s)
-            got = "\n".join(x.rstrip() for x in run["stdout"].rstrip().splitlines())
-            want = "\n".join(x.rstrip() for x in case.stdout.rstrip().splitlines())
-            ok = run["exit_code"] == 0 and got == want
-            cases.append({"name": f"io[{i}]", "outcome": "passed" if ok else "failed",
-                          "expected": case.stdout, "actual": run["stdout"]})
-            if not ok and verdict == "accepted":
-                verdict = "wrong_answer" if run["exit_code"] == 0 else "runtime_error"
-        fb = "" if verdict == "accepted" else "io case failed"
-        return self._finish(sub, verdict, run, compile_ or {"ok": True, "diagnostics": []},
-                            cases, fb)
+            with Client(self.upstream) as cf:
+                res = cf.run(sub)
+        except CodefeedbackError:
+            return None  # e.g. the upstream has no runner for the language yet
+        if res.verdict is None or res.verdict.value == "internal_error":
+            return None  # the service failed: nothing worth keeping
+        full = res.model_dump(mode="json")
+        rec = {"label": _label(sub), "result": {k: full.get(k) for k in KEPT}}
+        with self._lock:
+            self.recorded[key] = rec
+            self.recorded_from = self.upstream or ""
+            data = {"recorded_from": self.recorded_from,
+                    "note": "results of the real service, keyed on "
+                            "tests/support/fake_service.py:submission_key",
+                    "results": dict(sorted(self.recorded.items()))}
+            tmp = self.recordings.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            tmp.replace(self.recordings)
+        return rec
 
     # -------------------------------------------------------------------- HTTP
     def _store(self, sub: Submission) -> str:
@@ -200,8 +141,11 @@ class FakeService:
                 sub = Submission.model_validate(json.loads(request.content))
                 if sub.language not in LANGS:
                     return _err(422, "unknown_language", sub.language)
-                if sub.tests and (sub.tests.unit or sub.tests.calls):
-                    return _err(422, "unsupported_test_kind", "kinds: script, io")
+                kinds = LANGS[sub.language]["test_kinds"]
+                given = [k for k in ("unit", "script", "io", "calls")
+                         if sub.tests is not None and getattr(sub.tests, k)]
+                if any(k not in kinds for k in given):
+                    return _err(422, "unsupported_test_kind", "kinds: " + ", ".join(kinds))
                 sid = self._store(sub)
                 return httpx.Response(200, json=self.subs[sid])
             if method == "POST" and path == "/v1/batches":

@@ -1,5 +1,6 @@
 """Runs the loop scenarios through the `codefeedback` CLI and checks their outputs, against
-whatever service URL it is given (the local FakeService or the real stack)."""
+whatever service URL it is given (the real stack, or the FakeService replaying its recorded
+results)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Scripted runs of the three loops on 20 problems from shared/datasets, with the statistics
 they must produce worked out by hand (the comments give the arithmetic).
 
-The same scenarios run against the local FakeService (unit tests) and the real stack
-(integration tests), so the numbers are checked twice.
+The same scenarios run against the real stack (tests/integration/test_loops_e2e.py) and, in the
+unit tests, against the FakeService, which replays results recorded from the real stack; so the
+numbers follow from what the real service answers: a HumanEvalPack canonical solution is
+`accepted` and its buggy solution `wrong_answer` on the dataset's tests.
 """
 
 from __future__ import annotations
@@ -87,7 +89,11 @@ def repair_scenario(fake: FakeLLM) -> Scenario:
             fake.add(key, py(good), when=["Verdict: wrong_answer"], name=f"B{i}-fixed")
             fake.add(key, py(bad), name=f"B{i}")
         elif i in REPAIR_C:
-            fake.add(key, py(good), min_count={"Verdict: wrong_answer": 2}, name=f"C{i}-fixed")
+            # the third request (round 2) follows two wrong answers; counting the words
+            # "Verdict: wrong_answer" instead would depend on how often the service's own
+            # feedback text repeats them
+            fake.add(key, py(good), when=["Verdict: wrong_answer"], min_turns=3,
+                     name=f"C{i}-fixed")
             fake.add(key, py(bad), name=f"C{i}")
         elif i in REPAIR_D:
             fake.add(key, py(bad), name=f"D{i}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import shutil
 import sys
 from math import comb
 from pathlib import Path
@@ -28,10 +27,12 @@ from codefeedback.loops.guard import (
     python_stub,
 )
 from codefeedback.loops.jsonl import JsonlWriter, done_ids, prune, read_jsonl
+from codefeedback.loops.llm import Completion
 from codefeedback.loops.normalize import code_key, normalize_code
 from codefeedback.loops.passk import ks_for, pass_at_k
+from codefeedback.loops.problems import Problem
 from codefeedback.loops.repair import RepairStats
-from codefeedback.loops.sample import sample_stats
+from codefeedback.loops.sample import SampleConfig, sample_problem, sample_stats
 from codefeedback.loops.translate import TranslateStats, reached_stage
 from codefeedback.models import SubmissionResource
 from codefeedback.models import Tests as SpecOfTests
@@ -57,10 +58,11 @@ def failing_resource() -> SubmissionResource:
     })
 
 
-def test_render_feedback_has_verdict_errors_cases_and_streams():
-    text = prompts.render_feedback(failing_resource())
+def test_render_feedback_without_service_text_has_verdict_errors_cases_and_streams():
+    res = failing_resource()
+    res.feedback = None
+    text = prompts.render_feedback(res)
     assert text.startswith("Verdict: wrong_answer")
-    assert "test_add failed" in text
     assert "solution.py:3:5 pylint E0602 Undefined variable 'x'" in text
     assert "unused" not in text  # warnings are not errors
     assert "Tests: 1/2 passed" in text and "expected 3, got 4" in text
@@ -68,9 +70,25 @@ def test_render_feedback_has_verdict_errors_cases_and_streams():
     assert "Exit code: 1" in text and "debug 4" in text and "Traceback" in text
 
 
+def test_render_feedback_passes_the_service_text_on_once():
+    res = failing_resource()
+    assert prompts.render_feedback(res) == ("Verdict: wrong_answer\n\n"
+                                            "test_add failed: assert add(1, 2) == 3")
+    # the real service's text starts with its own verdict line: nothing is repeated
+    res.feedback = ("Verdict: wrong_answer. The code runs, but some tests fail. Tests: 1/2 "
+                    "passed.\n\nFailing tests:\n- test_add (line 4): failed\n  expected: 3\n"
+                    "  actual:   4\n\nExit code: 1\n")
+    text = prompts.render_feedback(res)
+    assert text == res.feedback.strip()
+    assert text.count("Verdict:") == 1 and text.count("Exit code") == 1
+
+
 def test_render_feedback_is_capped():
     res = failing_resource()
     res.run.stderr = "x" * 50_000
+    res.feedback = None
+    assert len(prompts.render_feedback(res, max_chars=1000)) < 1100
+    res.feedback = "y" * 50_000
     assert len(prompts.render_feedback(res, max_chars=1000)) < 1100
 
 
@@ -306,8 +324,15 @@ def test_check_counting():
 
 
 @pytest.fixture
-def fake_client():
-    client = AsyncClient("http://fake", transport=FakeService().transport())
+def fake_service():
+    svc = FakeService()
+    yield svc
+    assert svc.misses == [], "submissions without a recording:\n" + "\n".join(svc.misses)
+
+
+@pytest.fixture
+def fake_client(fake_service):
+    client = AsyncClient("http://fake", transport=fake_service.transport())
     yield client
     asyncio.run(client.aclose())
 
@@ -346,8 +371,9 @@ def test_guard_fails_closed_without_a_stub(fake_client):
     assert not g.ok and "no stub" in g.message()
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="the local C stand-in needs gcc")
-def test_guard_on_c(fake_client):
+def test_guard_on_c(fake_client, fake_service):
+    if not fake_service.has_recordings("c") and not fake_service.upstream:
+        pytest.skip("no C results recorded yet (see tests/support/fake_service.py)")
     code = "int twice(int x) {\n    return 2 * x;\n}\n"
     good = "#include <assert.h>\nint main(void) { assert(twice(2) == 4); return 0; }\n"
     weak = "#include <assert.h>\nint main(void) { assert(twice(0) == 0); return 0; }\n"
@@ -355,3 +381,25 @@ def test_guard_on_c(fake_client):
                                    tests=SpecOfTests(script=good), entry_point="twice")).ok
     assert not asyncio.run(guard_tests(fake_client, language="c", code=code,
                                        tests=SpecOfTests(script=weak), entry_point="twice")).ok
+
+
+class _ScriptedLLM:
+    """Answers the n identical sample requests with `answers` in the given order."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self._answers = iter(answers)
+
+    async def complete(self, messages, temperature=None):
+        return Completion(next(self._answers), 1, 1)
+
+
+def test_sample_judges_the_same_representative_whatever_the_sample_order(fake_client):
+    plain = "def add(a, b):\n    return a + b\n"
+    commented = "def add(a, b):\n    return a + b  # the sum\n"  # same program, larger string
+    p = Problem(id="t/1", problem="Add two ints.", entry_point="add",
+                tests=SpecOfTests(script="assert add(1, 2) == 3\n"))
+    for order in ([commented, plain], [plain, commented]):
+        llm = _ScriptedLLM([f"```python\n{c}```\n" for c in order])
+        kept, summary = asyncio.run(sample_problem(p, llm, fake_client, SampleConfig(n=2)))
+        assert summary["unique"] == 1 and summary["c"] == 2
+        assert [(k["code"].rstrip("\n"), k["samples"]) for k in kept] == [(plain.rstrip(), 2)]

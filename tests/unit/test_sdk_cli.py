@@ -1,5 +1,6 @@
-"""The `codefeedback` command against the local service double over real HTTP: output, exit
-codes, resumable batches, dataset preparation."""
+"""The `codefeedback` command against the local service double over real HTTP (it serves
+results recorded from the real service): output, exit codes, resumable batches, dataset
+preparation."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def svc():
     service.url = served.url
     yield service
     served.close()
+    assert service.misses == [], "not recorded:\n" + "\n".join(service.misses)
 
 
 def run(*args) -> tuple[int, str]:
@@ -50,9 +52,11 @@ def test_check_wrong_answer_exits_1_and_shows_expected(tmp_path, svc):
     t.write_text("assert add(1, 2) == 3\n")
     code, out = run("check", f, "-l", "python", "--tests", t, "--url", svc.url)
     assert code == 1
-    assert "wrong_answer" in out and "expected 3" in out
+    assert "wrong_answer" in out and "expected: 3" in out  # the service's feedback text
     code, out = run("check", f, "-l", "python", "--tests", t, "--url", svc.url, "--json")
-    assert code == 1 and json.loads(out)["verdict"] == "wrong_answer"
+    res = json.loads(out)
+    assert code == 1 and res["verdict"] == "wrong_answer"
+    assert (res["tests"]["cases"][0]["expected"], res["tests"]["cases"][0]["actual"]) == ("3", "-1")
 
 
 def test_check_io_file(tmp_path, svc):
