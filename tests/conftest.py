@@ -149,9 +149,9 @@ def host_stack(redis_url, docker_client) -> Iterator[dict]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        from runners.sandbox.docker_backend import DockerSandbox
+        from runners.sandbox.docker_backend import reap
 
-        DockerSandbox(docker_client, owner=f"{tag}-worker", instance=tag, pool_size=0).reap(0)
+        reap(docker_client, tag, older_than_s=0)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from celery import Celery
 
 from workers.config import get_settings
-
 from workers.names import TASK_NAME  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from codefeedback.models import Environment, Feedback, Verdict
 from runners.pipeline import SubmissionError, ToolLimits, evaluate
 from runners.registry import images
 from runners.render import render
-from runners.sandbox.docker_backend import DockerSandbox
+from runners.sandbox.docker_backend import DockerSandbox, reap
 from runners.sandbox.hardening import Profile
 from service.store import Store
 from workers.celery_app import TASK_NAME, app
@@ -69,16 +69,20 @@ def _on_ready(sender: object = None, **_: object) -> None:
     """Reap this worker's leftovers from a previous life, then publish heartbeats."""
     s = get_settings()
     try:
-        DockerSandbox(owner=s.worker_name, instance=s.instance, pool_size=0).reap()
+        import docker
+
+        reap(docker.from_env(timeout=30), s.instance, owner=s.worker_name)
     except Exception as exc:  # noqa: BLE001
         log.warning("reaper failed: %s", exc)
     threading.Thread(target=_heartbeat_loop, daemon=True, name="heartbeat").start()
 
 
 def _heartbeat_loop() -> None:
+    """Every few seconds: is the engine usable, are the images there; reap stale containers."""
     import docker
 
     s = get_settings()
+    last_reap = 0.0
     while True:
         info: dict[str, object] = {"at": time.time(), "name": s.worker_name}
         try:
@@ -92,6 +96,11 @@ def _heartbeat_loop() -> None:
                     missing.append(image)
             info["sandbox_ok"] = not missing
             info["missing_images"] = missing
+            if time.monotonic() - last_reap > 60:
+                # containers of this deployment older than any job can run: left by a dead
+                # worker process (SIGKILL, OOM) whose job was never redelivered
+                last_reap = time.monotonic()
+                reap(client, s.instance, older_than_s=s.max_job_s * 2 + 600, jobs_only=True)
             client.close()
         except Exception as exc:  # noqa: BLE001
             info["sandbox_ok"] = False

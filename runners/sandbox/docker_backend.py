@@ -92,29 +92,10 @@ class DockerSandbox:
         self._remover_q.put("")
         self._remover.join(timeout=30)
 
-    def reap(self, older_than_s: float | None = None) -> int:
-        """Remove this owner's leftover containers (all of them, or only old ones)."""
-        filters = {"label": [f"{LABEL}.instance={self.instance}"]}
-        if older_than_s is None:
-            filters["label"].append(f"{LABEL}.owner={self.owner}")
-        removed = 0
-        for c in self.client.containers.list(all=True, filters=filters, ignore_removed=True):
-            if older_than_s is not None:
-                created = c.attrs.get("Created", "")
-                try:
-                    from datetime import datetime
-
-                    age = time.time() - datetime.fromisoformat(created[:26] + "+00:00").timestamp()
-                except ValueError:
-                    age = 0
-                if age < older_than_s:
-                    continue
-            try:
-                c.remove(force=True)
-                removed += 1
-            except (NotFound, APIError):
-                pass
-        return removed
+    def reap(self, older_than_s: float | None = None, jobs_only: bool = False) -> int:
+        """Remove this owner's leftover containers (see `reap`)."""
+        return reap(self.client, self.instance, None if older_than_s is not None else self.owner,
+                    older_than_s, jobs_only)
 
     # ------------------------------------------------------------------ pool
     def _pool(self, image: str) -> queue.Queue[str]:
@@ -319,3 +300,36 @@ def parse_result(data: bytes, nonce: str) -> JobResult | None:
             steps = {k: StepResult.from_json(v) for k, v in payload.get("steps", {}).items()}
             return JobResult(steps=steps, agent=payload.get("agent") or {})
     return None
+
+
+def reap(client: docker.DockerClient, instance: str, owner: str | None = None,
+         older_than_s: float | None = None, jobs_only: bool = False) -> int:
+    """Remove a deployment's leftover sandbox containers.
+
+    With `owner`, every container of that worker (at its start: all are leftovers). With
+    `older_than_s`, the deployment's containers older than any job can run; `jobs_only` spares
+    idle pooled containers, which may wait for a job as long as they like.
+    """
+    from datetime import datetime
+
+    filters = {"label": [f"{LABEL}.instance={instance}"]}
+    if owner is not None:
+        filters["label"].append(f"{LABEL}.owner={owner}")
+    removed = 0
+    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        if jobs_only and "-job-" not in c.name:
+            continue
+        if older_than_s is not None:
+            created = c.attrs.get("Created", "")
+            try:
+                age = time.time() - datetime.fromisoformat(created[:26] + "+00:00").timestamp()
+            except ValueError:
+                age = 0
+            if age < older_than_s:
+                continue
+        try:
+            c.remove(force=True)
+            removed += 1
+        except (NotFound, APIError):
+            pass
+    return removed
