@@ -77,6 +77,29 @@ def _on_ready(sender: object = None, **_: object) -> None:
     threading.Thread(target=_heartbeat_loop, daemon=True, name="heartbeat").start()
 
 
+_posture: dict[str, object] = {"checked": False, "problems": []}
+
+
+def _self_check() -> None:
+    """Probe every runner image once; the heartbeat reports what it found."""
+    from workers.selfcheck import broker_address, probe
+
+    s = get_settings()
+    sb = DockerSandbox(owner=s.worker_name, instance=s.instance, pool_size=0,
+                       profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
+                                       runtime=s.sandbox_runtime))
+    problems: list[str] = []
+    try:
+        broker = broker_address(s.redis_url)
+        for image in images().values():
+            problems += probe(sb, image, broker)
+    finally:
+        sb.close()
+    for p in problems:
+        log.error("SELF-CHECK FAILED, refusing to serve: %s", p)
+    _posture.update(checked=True, problems=problems)
+
+
 def _heartbeat_loop() -> None:
     """Every few seconds: is the engine usable, are the images there; reap stale containers."""
     import docker
@@ -84,6 +107,11 @@ def _heartbeat_loop() -> None:
     s = get_settings()
     last_reap = 0.0
     while True:
+        if not _posture["checked"]:
+            try:
+                _self_check()
+            except Exception as exc:  # noqa: BLE001 - e.g. the engine is down: retry later
+                log.warning("self-check could not run yet: %s", exc)
         info: dict[str, object] = {"at": time.time(), "name": s.worker_name}
         try:
             client = docker.from_env(timeout=10)
@@ -94,8 +122,9 @@ def _heartbeat_loop() -> None:
                     client.images.get(image)
                 except docker.errors.ImageNotFound:
                     missing.append(image)
-            info["sandbox_ok"] = not missing
+            info["sandbox_ok"] = not missing and bool(_posture["checked"]) and not _posture["problems"]
             info["missing_images"] = missing
+            info["self_check"] = _posture["problems"] if _posture["checked"] else "pending"
             if time.monotonic() - last_reap > 60:
                 # containers of this deployment older than any job can run: left by a dead
                 # worker process (SIGKILL, OOM) whose job was never redelivered

@@ -74,12 +74,21 @@ async def readyz(store: StoreDep, settings: SettingsDep) -> JSONResponse:
         return _unready("no worker is running")
     usable = [w for w in workers if w.get("sandbox_ok")]
     if not usable:
-        reasons = "; ".join(str(w.get("error") or f"missing images: {w.get('missing_images')}")
-                            for w in workers)
+        reasons = "; ".join(_reason(w) for w in workers)
         return _unready(f"no worker can run sandboxes: {reasons}")
     depth = await store.queue_depth(settings.queue_name)
     metrics.QUEUE.set(depth)
     return JSONResponse({"status": "ready", "workers": len(usable), "queue_depth": depth})
+
+
+def _reason(worker: dict) -> str:
+    if worker.get("error"):
+        return str(worker["error"])
+    if worker.get("missing_images"):
+        return f"missing images: {worker['missing_images']}"
+    if worker.get("self_check") == "pending":
+        return "sandbox self-check has not finished"
+    return f"sandbox self-check failed: {worker.get('self_check')}"
 
 
 def _unready(reason: str) -> JSONResponse:

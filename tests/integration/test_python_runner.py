@@ -127,3 +127,12 @@ def test_sandbox_posture(sandbox) -> None:
     assert out["net"] == ["lo"]
     assert not out["rootfs_writable"] and not out["docker_sock"]
     assert not [k for k in out["env"] if k.startswith("CFS_")]
+
+
+def test_self_check_passes_on_every_runner_image(sandbox, redis_url) -> None:
+    from runners.registry import images
+    from workers.selfcheck import broker_address, probe
+
+    broker = broker_address(redis_url)
+    for image in images().values():
+        assert probe(sandbox, image, broker) == []
