@@ -200,6 +200,11 @@ def child_setup(step: dict, out_w: int, err_w: int, rep_w: int | None, in_r: int
         sys.stderr = open(2, "w", closefd=False, encoding="utf-8", errors="replace")  # noqa: SIM115
         code = 0
         try:
+            preloaded = sys.modules.get(fork["module"])
+            if preloaded is not None and callable(getattr(preloaded, "main", None)):
+                # Already imported (CF_PRELOAD): call its entry point; runpy would warn
+                # about re-running an imported module and cost the import again.
+                raise SystemExit(preloaded.main())
             runpy.run_module(fork["module"], run_name="__main__", alter_sys=True)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

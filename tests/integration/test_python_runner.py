@@ -136,3 +136,9 @@ def test_self_check_passes_on_every_runner_image(sandbox, redis_url) -> None:
     broker = broker_address(redis_url)
     for image in images().values():
         assert probe(sandbox, image, broker) == []
+
+
+def test_harness_adds_no_noise_to_the_programs_output(sandbox) -> None:
+    fb = run(sandbox, "def add(a, b):\n    return a + b\n", {"script": SCRIPT, "unit": UNIT})
+    assert fb.verdict.value == "accepted", fb.feedback
+    assert fb.run.stderr == "" and fb.run.stdout == ""

@@ -20,7 +20,8 @@ from codefeedback.loops.problems import Problem, convert
 if TYPE_CHECKING:
     from support.fake_llm import FakeLLM
 
-DATASETS = Path("/work/shared/datasets")
+# ../shared/datasets beside the checkout (as on every developer machine and in CI)
+DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 HEP = DATASETS / "humanevalpack" / "python" / "humanevalpack.jsonl"
 
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.fake_service import FakeService
+from support.scenarios import DATASETS
 
 from codefeedback.cli import app
 from codefeedback.loops.jsonl import read_jsonl
@@ -115,14 +116,14 @@ def test_batch_is_resumable_and_records_invalid_lines(tmp_path, svc):
 
 def test_prepare_converts_shared_datasets(tmp_path):
     out = tmp_path / "mbpp.jsonl"
-    code, _ = run("prepare", "/work/shared/datasets/mbpp/mbpp.jsonl", out, "--limit", "3",
+    code, _ = run("prepare", str(DATASETS / "mbpp" / "mbpp.jsonl"), out, "--limit", "3",
                   "--offset", "1")
     assert code == 0
     recs = list(read_jsonl(out))
     assert [r["id"] for r in recs] == ["MBPP/2", "MBPP/3", "MBPP/4"]
     assert recs[0]["entry_point"] == "similar_elements" and "assert" in recs[0]["tests"]["script"]
     out2 = tmp_path / "he.jsonl"
-    code, _ = run("prepare", "/work/shared/datasets/openai-humaneval/HumanEval.jsonl.gz", out2,
+    code, _ = run("prepare", str(DATASETS / "openai-humaneval" / "HumanEval.jsonl.gz"), out2,
                   "--limit", "2", "--drop-tests")
     recs = list(read_jsonl(out2))
     assert code == 0 and len(recs) == 2 and "tests" not in recs[0]
