@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from fastapi import FastAPI, Request
 
 from codefeedback import __version__
-from codefeedback.models import BatchRequest, Submission
-from service import errors, metrics
-from service.config import get_settings
-from service.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from codefeedback.models import BatchRequest, ErrorResponse, Submission
+from service import errors, logs, metrics
+from service.config import ApiSettings, get_settings
+from service.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestIdMiddleware
 from service.routes import batches, meta, submissions
 
 
-def create_app() -> FastAPI:
-    settings = get_settings()
+def create_app(settings: ApiSettings | None = None, configure_logging: bool = True) -> FastAPI:
+    """The app; `settings` defaults to the environment's (tests pass their own)."""
+    if settings is None:
+        settings = get_settings()
+    else:
+        settings.check()
+    if configure_logging:
+        logs.configure(settings.log_level)
+    if settings.auth == "off":
+        logging.getLogger("codefeedback.api").warning(
+            "CFS_AUTH=off: no API key is checked, whatever keys exist")
     app = FastAPI(
         title="codefeedback",
         version=__version__,
         description="Execution feedback for LLM-generated code: static analysis and tests in "
         "hardened sandboxes, one structured verdict. See CONTRACT.md.",
     )
+    app.state.settings = settings
     errors.install(app)
     app.include_router(submissions.router)
     app.include_router(batches.router)
@@ -37,7 +48,11 @@ def create_app() -> FastAPI:
         metrics.LATENCY.labels(request.method, path).observe(time.perf_counter() - start)
         return response
 
+    # Outermost last: request id -> access log -> header/URL bounds -> body bound -> app.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes,
+                       max_url_bytes=settings.max_url_bytes)
+    app.add_middleware(logs.AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     original = app.openapi
@@ -52,6 +67,24 @@ def create_app() -> FastAPI:
             for name, sub in js.pop("$defs", {}).items():
                 comps.setdefault(name, sub)
             comps[model.__name__] = js
+        # Every error body is ErrorResponse, 422s included (not FastAPI's HTTPValidationError).
+        comps.setdefault("ErrorResponse", ErrorResponse.model_json_schema(
+            ref_template="#/components/schemas/{model}"))
+        for name, sub in comps["ErrorResponse"].pop("$defs", {}).items():
+            comps.setdefault(name, sub)
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                res = op.get("responses", {}).get("422")
+                if res and "requestBody" not in op and all(
+                        p.get("in") == "path" for p in op.get("parameters", [])):
+                    del op["responses"]["422"]  # a path segment alone is never a 422 here
+                elif res:
+                    res["description"] = res.get("description", "Validation Error").replace(
+                        "Validation Error", "Invalid parameter or header")
+                    res["content"] = {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for name in ("HTTPValidationError", "ValidationError"):
+            comps.pop(name, None)
         app.openapi_schema = schema
         return schema
 

@@ -2,65 +2,138 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
+from service import apikeys
+from service.apikeys import MAX_TOKEN_CHARS
 from service.config import ApiSettings, get_settings
 from service.errors import ApiError, validation_message
+from service.ratelimit import Limited, Limiter
 from service.store import AsyncStore
 
-_store: AsyncStore | None = None
-_celery = None
+
+def get_app_settings(request: Request) -> ApiSettings:
+    """The settings of the app serving this request (create_app(settings) in tests)."""
+    return getattr(request.app.state, "settings", None) or get_settings()
 
 
-def store() -> AsyncStore:
-    global _store
-    if _store is None:
-        s = get_settings()
-        _store = AsyncStore(s.redis_url, s.result_ttl)
-    return _store
+def store(request: Request) -> AsyncStore:
+    state = request.app.state
+    if getattr(state, "store", None) is None:
+        s = get_app_settings(request)
+        state.store = AsyncStore(s.redis_url, s.result_ttl)
+    return state.store
 
 
-def celery_app():  # noqa: ANN201 - celery has no useful type here
-    """A Celery app used only to publish (the API never runs tasks)."""
-    global _celery
-    if _celery is None:
+def limiter(request: Request) -> Limiter:
+    state = request.app.state
+    if getattr(state, "limiter", None) is None:
+        s = get_app_settings(request)
+        state.limiter = Limiter(store(request).r, s.rate_limit_per_s, s.burst, s.daily_quota)
+    return state.limiter
+
+
+def celery_app(app: Any):  # noqa: ANN201 - celery has no useful type here
+    """A Celery app used only to publish (the API never runs tasks), one per FastAPI app."""
+    state = app.state
+    if getattr(state, "celery", None) is None:
         from celery import Celery
 
-        s = get_settings()
-        _celery = Celery("codefeedback-api", broker=s.redis_url)
-        _celery.conf.update(task_serializer="json", accept_content=["json"],
-                            broker_connection_retry_on_startup=True,
-                            task_default_queue=s.queue_name)
-    return _celery
+        s = getattr(state, "settings", None) or get_settings()
+        cel = Celery("codefeedback-api", broker=s.redis_url)
+        cel.conf.update(task_serializer="json", accept_content=["json"],
+                        broker_connection_retry_on_startup=True,
+                        task_default_queue=s.queue_name)
+        state.celery = cel
+    return state.celery
 
 
-SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+SettingsDep = Annotated[ApiSettings, Depends(get_app_settings)]
 StoreDep = Annotated[AsyncStore, Depends(store)]
+LimiterDep = Annotated[Limiter, Depends(limiter)]
+
+_bearer = HTTPBearer(auto_error=False, description=(
+    "An API key, once keys are configured (CFS_API_KEYS or `python -m service.keys issue`); "
+    "without keys the local stack needs none."))
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def owner(request: Request, settings: SettingsDep) -> str:
-    """The caller: `anonymous` without configured keys, else the owner id of a valid key."""
-    keys = settings.key_hashes()
-    if not keys:
+async def owner(request: Request, settings: SettingsDep, st: StoreDep, lim: LimiterDep,
+                _: Annotated[Any, Depends(_bearer)] = None) -> str:
+    """The caller's owner id after authentication and the per-key rate limit.
+
+    `anonymous` when auth is off (CFS_AUTH=off, or auto with no key anywhere); else the key id
+    of a valid `Authorization: Bearer <key>` (401 otherwise). Redis unreachable while auth may
+    be on is a 503: the service fails closed.
+    """
+    who = await authenticate(request, settings, st)
+    request.state.key_id = who
+    try:
+        await lim.hit(who)
+    except Limited as exc:
+        raise ApiError(429, exc.code, exc.message, {"Retry-After": str(exc.retry_after)}) from None
+    except RedisError:  # the limiter protects; it never takes the service down with it
+        logging.getLogger("codefeedback.api").warning("rate limiter unavailable", exc_info=True)
+    return who
+
+
+async def authenticate(request: Request, settings: ApiSettings, st: AsyncStore) -> str:
+    if settings.auth == "off":
         return "anonymous"
+    env_keys = settings.key_hashes()
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    has_token = scheme.lower() == "bearer" and 0 < len(token) <= MAX_TOKEN_CHARS
+    digest = apikeys.digest(token) if has_token else ""
+    if digest and digest in env_keys:
+        return env_keys[digest]
+    if not auth and (env_keys or settings.auth == "on"):
         raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
-                       {"WWW-Authenticate": "Bearer"})
-    digest = hashlib.sha256(token.strip().encode()).hexdigest()
-    if digest not in keys:
-        raise ApiError(401, "unauthorized", "the API key is not valid",
-                       {"WWW-Authenticate": "Bearer"})
-    return keys[digest]
+                       _UNAUTHORIZED)
+    try:
+        pipe = st.r.pipeline(transaction=False)
+        pipe.exists(apikeys.ISSUED)
+        if digest:
+            pipe.get(apikeys.KEY_HASH + digest)
+        found = await pipe.execute()
+    except RedisError:
+        raise ApiError(503, "auth_unavailable", "the key store (Redis) is unreachable; "
+                       "try again later", {"Retry-After": "5"}) from None
+    if settings.auth == "auto" and not env_keys and not found[0]:
+        return "anonymous"
+    if not auth:
+        raise ApiError(401, "unauthorized", "an API key is required: Authorization: Bearer <key>",
+                       _UNAUTHORIZED)
+    key_id = found[1] if digest else None
+    if not key_id:
+        raise ApiError(401, "unauthorized", "the API key is not valid", _UNAUTHORIZED)
+    return str(key_id)
 
 
 OwnerDep = Annotated[str, Depends(owner)]
+
+
+class _OutOfRange(Exception):
+    pass
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _OutOfRange(text[:40])
+    return value
 
 
 async def json_body(request: Request) -> tuple[Any, bytes]:
@@ -76,7 +149,10 @@ async def json_body(request: Request) -> tuple[Any, bytes]:
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid_utf8", f"the body is not valid UTF-8: {exc}") from None
     try:
-        return json.loads(text), raw
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float), raw
+    except _OutOfRange as exc:
+        raise ApiError(422, "validation_error", f"the number {exc} is out of range (JSON numbers "
+                       "must fit a finite double)") from None
     except RecursionError:
         raise ApiError(400, "json_too_deep", "the JSON body is nested too deeply") from None
     except ValueError as exc:

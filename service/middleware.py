@@ -106,3 +106,38 @@ class BodyLimitMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class HeaderLimitMiddleware:
+    """431 when the request headers together are too large, 414 when the URL is too long.
+
+    uvicorn's httptools parser puts no bound on header sizes; every value the service reads
+    (keys, Idempotency-Key, X-Request-ID) has its own, smaller bound on top of this one.
+    """
+
+    def __init__(self, app: ASGIApp, max_header_bytes: int, max_url_bytes: int,
+                 max_headers: int = 100) -> None:
+        self.app = app
+        self.max_header_bytes, self.max_url_bytes = max_header_bytes, max_url_bytes
+        self.max_headers = max_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", [])
+        size = sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > self.max_header_bytes or len(headers) > self.max_headers:
+            await _send_json(send, 431, {"error": {
+                "code": "headers_too_large",
+                "message": f"the request headers are larger than {self.max_header_bytes} bytes "
+                           f"or more than {self.max_headers}"}}, [(b"connection", b"close")])
+            return
+        url = len(scope.get("raw_path") or scope.get("path", "").encode()) + len(
+            scope.get("query_string", b""))
+        if url > self.max_url_bytes:
+            await _send_json(send, 414, {"error": {
+                "code": "uri_too_long",
+                "message": f"the URL is longer than {self.max_url_bytes} bytes"}}, [])
+            return
+        await self.app(scope, receive, send)

@@ -138,6 +138,13 @@ class AsyncStore:
             raise ValueError("idempotency key reused with a different body")
         return str(old.get("id")), False
 
+    async def release_idempotent(self, owner: str, key: str, sub_id: str) -> None:
+        """Drop a claim whose submission was never created (queue full, quota spent)."""
+        k = f"{IDEM}{owner}:{key}"
+        raw = await self.r.get(k)
+        if raw and json.loads(raw).get("id") == sub_id:
+            await self.r.delete(k)
+
     async def workers(self) -> list[dict[str, Any]]:
         out = []
         async for key in self.r.scan_iter(match=WORKER + "*", count=100):

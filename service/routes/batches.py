@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from fastapi import APIRouter, Query, Request
@@ -9,9 +10,17 @@ from fastapi.responses import JSONResponse
 
 from codefeedback.models import BatchCreated, BatchResource, Submission
 from service import metrics
-from service.deps import OwnerDep, SettingsDep, StoreDep, json_body, parse
+from service.deps import LimiterDep, OwnerDep, SettingsDep, StoreDep, json_body, parse
 from service.errors import ApiError
-from service.routes.submissions import ERRORS, check_queue, enqueue
+from service.routes.submissions import (
+    ERRORS,
+    EXAMPLE,
+    READ_ERRORS,
+    charge,
+    check_queue,
+    enqueue,
+    err,
+)
 from service.store import new_id
 from service.submitting import check_submission, resource
 
@@ -19,13 +28,16 @@ router = APIRouter(prefix="/v1", tags=["batches"])
 
 
 @router.post(
-    "/batches", status_code=202, response_model=BatchCreated, responses=ERRORS,
+    "/batches", status_code=202, response_model=BatchCreated,
+    responses={k: v for k, v in ERRORS.items() if k != 409},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/BatchRequest"}}}}},
+        "schema": {"$ref": "#/components/schemas/BatchRequest"},
+        "example": {"submissions": [EXAMPLE, {**EXAMPLE, "code": "def add(a, b):\n    return a - b\n"}]},
+    }}}},
     summary="Submit many programs at once; one invalid item rejects the batch",
 )
 async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
-                       who: OwnerDep) -> JSONResponse:
+                       who: OwnerDep, lim: LimiterDep) -> JSONResponse:
     data, _ = await json_body(request)
     if not isinstance(data, dict) or not isinstance(data.get("submissions"), list):
         raise ApiError(422, "validation_error", 'the body must be {"submissions": [ ... ]}')
@@ -43,9 +55,10 @@ async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
         sub = parse(Submission, item, where=f"submissions[{i}]: ")
         subs.append(check_submission(sub, settings, where=f"submissions[{i}]: "))  # type: ignore[arg-type]
     await check_queue(store, settings, len(subs))
+    await charge(lim, who, len(subs))  # every item counts against the daily quota
     batch_id = new_id("bat")
     ids = await store.create_many(subs, who, batch_id)
-    await enqueue(ids)
+    await enqueue(request.app, ids)
     for sub in subs:
         metrics.SUBMISSIONS.labels(language=sub.language).inc()
     return JSONResponse({"id": batch_id, "submission_ids": ids}, status_code=202,
@@ -53,7 +66,7 @@ async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
 
 
 @router.get("/batches/{batch_id}", response_model=BatchResource,
-            responses={404: {"description": "Unknown id"}, 401: ERRORS[401]},
+            responses={404: err("Unknown id, or another key's batch"), **READ_ERRORS},
             summary="Progress and results of a batch, in request order")
 async def get_batch(batch_id: str, store: StoreDep, who: OwnerDep,
                     full: bool = Query(False, description="Full resources instead of summaries")
@@ -61,8 +74,6 @@ async def get_batch(batch_id: str, store: StoreDep, who: OwnerDep,
     rec = await store.batch(batch_id) if len(batch_id) <= 100 else None
     if rec is None or rec.get("owner") != who:
         raise ApiError(404, "not_found", "no batch with this id")
-    import json
-
     ids = json.loads(rec["ids"])
     records = await store.get_many(ids)
     subs = [resource(i, r, full=full) if r else

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from codefeedback.models import (
@@ -17,19 +17,20 @@ from codefeedback.models import (
 )
 from runners.registry import all_runners, resolve
 from service import metrics
-from service.deps import OwnerDep, SettingsDep, StoreDep
+from service.deps import LimiterDep, OwnerDep, SettingsDep, StoreDep
 from service.errors import ApiError
+from service.routes.submissions import AUTH_ERRORS, err
 
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/v1/languages", response_model=list[LanguageInfo])
+@router.get("/v1/languages", response_model=list[LanguageInfo], responses=AUTH_ERRORS)
 async def languages(_: OwnerDep) -> list[dict]:
     return [r.info().model_dump() for r in all_runners().values()]
 
 
 @router.get("/v1/languages/{language}", response_model=LanguageInfo,
-            responses={404: {"description": "Unknown language"}})
+            responses={404: err("Unknown language"), **AUTH_ERRORS})
 async def language(language: str, _: OwnerDep) -> dict:
     runner = resolve(language) if len(language) <= 50 else None
     if runner is None:
@@ -37,8 +38,12 @@ async def language(language: str, _: OwnerDep) -> dict:
     return runner.info().model_dump()
 
 
-@router.get("/v1/limits")
-async def limits(settings: SettingsDep, _: OwnerDep) -> dict:
+@router.get("/v1/limits", responses=AUTH_ERRORS)
+async def limits(settings: SettingsDep, who: OwnerDep, lim: LimiterDep) -> dict:
+    try:
+        used = await lim.used_today(who) if settings.daily_quota else None
+    except Exception:  # noqa: BLE001 - informative only
+        used = None
     return {
         "defaults": {"time_s": settings.default_time_s, "memory_mb": settings.default_memory_mb,
                      "output_kb": settings.default_output_kb},
@@ -53,6 +58,10 @@ async def limits(settings: SettingsDep, _: OwnerDep) -> dict:
         "max_batch": settings.max_batch,
         "max_wait_s": settings.max_wait_s,
         "max_queue_depth": settings.max_queue_depth,
+        "rate_limit_per_s": settings.rate_limit_per_s,
+        "rate_limit_burst": settings.burst if settings.rate_limit_per_s else 0,
+        "daily_quota": settings.daily_quota,
+        "daily_quota_used": used,
     }
 
 
@@ -96,6 +105,8 @@ def _unready(reason: str) -> JSONResponse:
                          "error": {"code": "not_ready", "message": reason}}, status_code=503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "Prometheus text format"}})
 async def prometheus() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

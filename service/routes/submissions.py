@@ -5,33 +5,62 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from codefeedback.models import Submission, SubmissionResource
+from codefeedback.models import ErrorResponse, Submission, SubmissionResource
 from service import metrics
-from service.deps import OwnerDep, SettingsDep, StoreDep, celery_app, json_body, parse
+from service.deps import (
+    LimiterDep,
+    OwnerDep,
+    SettingsDep,
+    StoreDep,
+    celery_app,
+    json_body,
+    parse,
+)
 from service.errors import ApiError
+from service.ratelimit import Limited, Limiter
 from service.store import new_id
 from service.submitting import check_submission, resource
 from workers.names import TASK_NAME
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
-ERRORS = {s: {"model": dict, "description": d} for s, d in {
-    400: "Not JSON, broken JSON or invalid UTF-8", 401: "Missing or wrong API key",
-    409: "Idempotency-Key reused with a different body", 413: "Body too large",
-    415: "Not application/json", 422: "Invalid submission", 429: "Queue full"}.items()}
+EXAMPLE = {"language": "python", "code": "def add(a, b):\n    return a + b\n",
+           "tests": {"script": "assert add(1, 2) == 3\n"}, "metadata": {"sample": 7}}
+IDEMPOTENCY_KEY_RE = r"^[\x21-\x7e]{1,200}$"
 
 
-async def enqueue(ids: list[str]) -> None:
-    app = celery_app()
+def err(description: str) -> dict:
+    return {"model": ErrorResponse, "description": description}
+
+
+# Statuses any authenticated /v1 call may get (documented for every /v1 operation).
+AUTH_ERRORS = {
+    401: err("Missing or wrong API key (once keys are configured)"),
+    429: err("Rate limit or daily quota of the key (or queue full), with Retry-After"),
+    503: err("The key store is unreachable (auth fails closed), with Retry-After"),
+}
+READ_ERRORS = AUTH_ERRORS | {422: err("Invalid query parameter")}
+ERRORS = AUTH_ERRORS | {
+    400: err("Not JSON, broken JSON or invalid UTF-8"),
+    409: err("Idempotency-Key reused with a different body"),
+    413: err("Body too large"),
+    415: err("Not application/json"),
+    422: err("Invalid submission, query parameter or header"),
+}
+
+
+async def enqueue(app: Any, ids: list[str]) -> None:
+    cel = celery_app(app)
 
     def publish() -> None:
-        with app.producer_or_acquire() as producer:
+        with cel.producer_or_acquire() as producer:
             for sub_id in ids:
-                app.send_task(TASK_NAME, args=[sub_id], producer=producer)
+                cel.send_task(TASK_NAME, args=[sub_id], producer=producer)
 
     await run_in_threadpool(publish)
 
@@ -41,6 +70,14 @@ async def check_queue(store: StoreDep, settings: SettingsDep, adding: int) -> No
     if depth + adding > settings.max_queue_depth:
         raise ApiError(429, "queue_full", f"the queue holds {depth} jobs; try again later",
                        {"Retry-After": "5"})
+
+
+async def charge(lim: Limiter, who: str, n: int) -> None:
+    """Count n submissions against the caller's daily quota (429 past it)."""
+    try:
+        await lim.charge(who, n)
+    except Limited as exc:
+        raise ApiError(429, exc.code, exc.message, {"Retry-After": str(exc.retry_after)}) from None
 
 
 async def wait_for(store: StoreDep, sub_id: str, seconds: float) -> dict[str, str] | None:
@@ -55,23 +92,30 @@ async def wait_for(store: StoreDep, sub_id: str, seconds: float) -> dict[str, st
 
 
 @router.post(
-    "/submissions", status_code=202, response_model=SubmissionResource, responses=ERRORS,
+    "/submissions", status_code=202, response_model=SubmissionResource,
+    responses={200: {"model": SubmissionResource,
+                     "description": "Finished within `wait`: the completed resource"},
+               404: err("An idempotent replay of a submission that has expired"), **ERRORS},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/Submission"}}}}},
+        "schema": {"$ref": "#/components/schemas/Submission"}, "example": EXAMPLE}}}},
     summary="Submit one program for analysis and tests",
 )
 async def submit(request: Request, store: StoreDep, settings: SettingsDep, who: OwnerDep,
-                 wait: float = Query(0, ge=0, le=60, description="Seconds to wait for the result")
+                 lim: LimiterDep,
+                 wait: float = Query(0, ge=0, le=60, allow_inf_nan=False,
+                                     description="Seconds to wait for the result (0-60)"),
+                 idempotency_key: str | None = Header(
+                     None, alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_RE,
+                     description="1-200 printable ASCII characters; the same key and body within "
+                     "24 h return the same submission, a different body is a 409"),
                  ) -> JSONResponse:
     data, raw = await json_body(request)
     sub = check_submission(parse(Submission, data), settings)  # type: ignore[arg-type]
     wait = min(wait, settings.max_wait_s)
     sub_id = new_id("sub")
     created = True
-    key = request.headers.get("idempotency-key")
-    if key:
-        if len(key) > 200:
-            raise ApiError(422, "validation_error", "Idempotency-Key is longer than 200 characters")
+    key = idempotency_key
+    if key is not None:
         digest = hashlib.sha256(raw).hexdigest()
         try:
             sub_id, created = await store.idempotent(who, key, digest, sub_id)
@@ -79,9 +123,15 @@ async def submit(request: Request, store: StoreDep, settings: SettingsDep, who: 
             raise ApiError(409, "idempotency_conflict",
                            "this Idempotency-Key was used with a different body") from None
     if created:
-        await check_queue(store, settings, 1)
+        try:
+            await check_queue(store, settings, 1)
+            await charge(lim, who, 1)
+        except ApiError:
+            if key is not None:  # nothing was made: let a retry with this key try again
+                await store.release_idempotent(who, key, sub_id)
+            raise
         await store.create(sub, who, sub_id)
-        await enqueue([sub_id])
+        await enqueue(request.app, [sub_id])
         metrics.SUBMISSIONS.labels(language=sub.language).inc()
     rec = await wait_for(store, sub_id, wait) if wait else await store.get(sub_id)
     if rec is None:  # created moments ago; only an expired idempotent replay lands here
@@ -93,10 +143,12 @@ async def submit(request: Request, store: StoreDep, settings: SettingsDep, who: 
 
 
 @router.get("/submissions/{sub_id}", response_model=SubmissionResource,
-            responses={404: ERRORS[422] | {"description": "Unknown id"}, 401: ERRORS[401]},
+            responses={404: err("Unknown id, or another key's submission"), **READ_ERRORS},
             summary="Read one submission and its result")
 async def get_submission(sub_id: str, store: StoreDep, who: OwnerDep,
-                         wait: float = Query(0, ge=0, le=60)) -> JSONResponse:
+                         wait: float = Query(0, ge=0, le=60, allow_inf_nan=False,
+                                             description="Seconds to wait for the result (0-60)"),
+                         ) -> JSONResponse:
     rec = await (wait_for(store, sub_id, wait) if wait else store.get(sub_id)) \
         if len(sub_id) <= 100 else None
     if rec is None or rec.get("owner") != who:

@@ -1,4 +1,8 @@
-"""API input handling that needs no broker: every bad input is a 4xx JSON error, never a 500."""
+"""API input handling without a worker: every bad input is a 4xx JSON error, never a 500.
+
+The app talks to a real redis-server (the `redis_url` fixture, a database of its own): with
+`CFS_AUTH=auto` every `/v1/*` call asks Redis whether keys were issued.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,21 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.config import ApiSettings
+
+pytestmark = [pytest.mark.redis]
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(create_app(), raise_server_exceptions=False)
+def client(redis_url: str):
+    url = redis_url.rsplit("/", 1)[0] + "/4"
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    app = create_app(ApiSettings(redis_url=url, queue_name="cfs-unit-validation"),
+                     configure_logging=False)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
 
 
 @pytest.mark.parametrize(("body", "code"), [
