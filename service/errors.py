@@ -62,6 +62,16 @@ def install(app: FastAPI) -> None:
             message = "no such resource"
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
+    from redis.exceptions import RedisError
+
+    @app.exception_handler(RedisError)
+    async def _redis(_: Request, exc: RedisError) -> JSONResponse:
+        import logging
+
+        logging.getLogger("codefeedback.api").warning("redis unavailable: %s", exc)
+        return error_response(503, "unavailable", "the store (Redis) is unreachable; try again "
+                              "later", {"Retry-After": "5"})
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         import logging

@@ -20,6 +20,7 @@ from service.routes.submissions import (
     check_queue,
     enqueue,
     err,
+    refund,
 )
 from service.store import new_id
 from service.submitting import check_submission, resource
@@ -57,8 +58,12 @@ async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
     await check_queue(store, settings, len(subs))
     await charge(lim, who, len(subs))  # every item counts against the daily quota
     batch_id = new_id("bat")
-    ids = await store.create_many(subs, who, batch_id)
-    await enqueue(request.app, ids)
+    try:
+        ids = await store.create_many(subs, who, batch_id)
+        await enqueue(request.app, ids)
+    except BaseException:
+        await refund(lim, who, len(subs))
+        raise
     for sub in subs:
         metrics.SUBMISSIONS.labels(language=sub.language).inc()
     return JSONResponse({"id": batch_id, "submission_ids": ids}, status_code=202,

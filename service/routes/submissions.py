@@ -42,7 +42,7 @@ def err(description: str) -> dict:
 AUTH_ERRORS = {
     401: err("Missing or wrong API key (once keys are configured)"),
     429: err("Rate limit or daily quota of the key (or queue full), with Retry-After"),
-    503: err("The key store is unreachable (auth fails closed), with Retry-After"),
+    503: err("Redis is unreachable (auth fails closed), with Retry-After"),
 }
 READ_ERRORS = AUTH_ERRORS | {422: err("Invalid query parameter")}
 ERRORS = AUTH_ERRORS | {
@@ -70,6 +70,14 @@ async def check_queue(store: StoreDep, settings: SettingsDep, adding: int) -> No
     if depth + adding > settings.max_queue_depth:
         raise ApiError(429, "queue_full", f"the queue holds {depth} jobs; try again later",
                        {"Retry-After": "5"})
+
+
+async def refund(lim: Limiter, who: str, n: int) -> None:
+    """Give back quota a request could not use (best effort: the store may be what failed)."""
+    try:
+        await lim.refund(who, n)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 async def charge(lim: Limiter, who: str, n: int) -> None:
@@ -130,8 +138,12 @@ async def submit(request: Request, store: StoreDep, settings: SettingsDep, who: 
             if key is not None:  # nothing was made: let a retry with this key try again
                 await store.release_idempotent(who, key, sub_id)
             raise
-        await store.create(sub, who, sub_id)
-        await enqueue(request.app, [sub_id])
+        try:
+            await store.create(sub, who, sub_id)
+            await enqueue(request.app, [sub_id])
+        except BaseException:
+            await refund(lim, who, 1)
+            raise
         metrics.SUBMISSIONS.labels(language=sub.language).inc()
     rec = await wait_for(store, sub_id, wait) if wait else await store.get(sub_id)
     if rec is None:  # created moments ago; only an expired idempotent replay lands here

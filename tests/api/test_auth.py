@@ -132,6 +132,11 @@ def test_redis_down_fails_closed(make_client) -> None:
     assert r.status_code == 503 and r.json()["error"]["code"] == "auth_unavailable"
     assert r.headers["retry-after"]
     assert down.get("/healthz").status_code == 200
+    off = make_client(redis_url=f"redis://127.0.0.1:{port}/0", auth="off")
+    for r in (off.post("/v1/submissions", json=PY), off.get("/v1/submissions/sub_x"),
+              off.post("/v1/batches", json={"submissions": [PY]})):
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+        assert r.headers["retry-after"]
     env = make_client(redis_url=f"redis://127.0.0.1:{port}/0", api_keys="env-key-0123456789abcdef")
     _is_401(env.get("/v1/languages"))  # no header: refused without asking Redis
     # a valid env key needs no Redis for auth; the limiter fails open
