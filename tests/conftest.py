@@ -7,6 +7,7 @@ failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -121,7 +122,9 @@ def host_stack(redis_url, docker_client) -> Iterator[dict]:
     env = {**os.environ, "CFS_REDIS_URL": redis_url, "CFS_INSTANCE": tag,
            "CFS_WORKER_NAME": f"{tag}-worker", "CFS_POOL_SIZE": "1",
            "CFS_QUEUE_NAME": tag, "CFS_HEARTBEAT_S": "1", "CFS_WORKER_HEARTBEAT_S": "3",
-           "CFS_MAX_DELIVERIES": "3", "PYTHONPATH": str(ROOT)}
+           "CFS_MAX_DELIVERIES": "3", "PYTHONPATH": str(ROOT),
+           # a canary the security suite looks for in every result and log (tests/security)
+           "CFS_CANARY_SECRET": f"cfs-canary-env-{secrets.token_hex(12)}"}
     logdir = Path(tempfile.mkdtemp(prefix="cfs-stack-"))
     worker_log = open(logdir / "worker.log", "wb")  # noqa: SIM115
     api_log = open(logdir / "api.log", "wb")  # noqa: SIM115

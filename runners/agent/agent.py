@@ -11,6 +11,11 @@ only (it must work in every runner image). Trust model:
 * Each step runs in its own session with rlimits, a wall-clock deadline and an output cap.
   Between phases every other process in the container is killed (``kill(-1)``), so nothing a
   step left behind (daemons, fork bombs) survives into the next step or past the job.
+* The agent is the container's PID 1 (no docker-init): an init process shares the container's
+  stdout, and an init of the sandbox uid is dumpable, so user code could open /proc/1/fd/1 and
+  write a forged result line there (with a nonce read from a forked step's memory). As PID 1
+  the agent also cannot be signalled from inside the container (the kernel drops SIGKILL and
+  unhandled signals sent to a namespace's init), and it reaps the orphans it inherits.
 
 Protocol: one JSON line in (the job), one line out: ``CFRESULT:<nonce>:<json>``.
 """
@@ -89,8 +94,24 @@ def vm_data_kb() -> int:
     return 0
 
 
+def reap_orphans(ours: set[int] | frozenset[int] = frozenset()) -> None:
+    """As PID 1 the agent inherits every orphan: collect the exited ones (never a step of
+    `ours`, whose status `run_phase` collects itself)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid in ours:
+            return
+        try:
+            os.waitpid(info.si_pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+
+
 def sweep() -> None:
-    """Kill every process in the container except this agent and init."""
+    """Kill every process in the container except this agent (and init, if it is not us)."""
     for _ in range(50):
         try:
             os.kill(-1, signal.SIGKILL)
@@ -99,6 +120,7 @@ def sweep() -> None:
         except PermissionError:
             return
         time.sleep(0.005)
+        reap_orphans()
         others = [
             p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())
         ]
@@ -339,6 +361,7 @@ def run_phase(steps: list[dict]) -> dict[str, dict]:
             if run.pid not in exited and now >= run.deadline and run.status is None:
                 run.status = "timeout"
                 kill_group(run)
+        reap_orphans(set(running))
         # reap
         for pid, run in list(running.items()):
             if pid not in exited:
@@ -439,7 +462,10 @@ def main() -> int:
     make_undumpable()
     if os.path.isdir(HARNESS_DIR):
         sys.path.insert(0, HARNESS_DIR)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # Default dispositions: children start clean, and as PID 1 nothing inside the container
+    # can then signal the agent (Python's own SIGINT handler would let `kill(1, SIGINT)` in).
+    for sig in (signal.SIGPIPE, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
     loaded = preload()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     # Nothing else may ever write to the trusted channel: point fd 1 at stderr.

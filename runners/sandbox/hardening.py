@@ -52,7 +52,10 @@ def create_kwargs(image: str, profile: Profile, labels: dict[str, str],
             Ulimit(name="core", soft=0, hard=0),
             Ulimit(name="fsize", soft=256 * 1024 * 1024, hard=256 * 1024 * 1024),
         ],
-        "init": True,
+        # No docker-init: the agent is PID 1 (it reaps orphans). An init of the sandbox uid
+        # holds the container's stdout (the result channel) and is dumpable, so user code
+        # could write a forged result line through /proc/1/fd/1 (tests/security).
+        "init": False,
         "shm_size": "16m",
         "log_config": LogConfig(type="json-file", config={"max-size": "256k", "max-file": "1"}),
         "environment": {},
