@@ -1,8 +1,11 @@
 """The Celery application: Redis broker, JSON only, and the settings that keep jobs.
 
 acks_late + reject_on_worker_lost + prefetch 1: a job whose worker dies is delivered again;
-the hard time limit stays well below the broker's visibility timeout, so a slow job is never
-handed to a second worker while the first still runs it.
+the hard time limit stays well below the broker's visibility timeout (CFS_VISIBILITY_TIMEOUT,
+checked at start-up: at least twice the hard limit), so a slow job is never handed to a second
+worker while the first still runs it. A job whose whole worker died (SIGKILL, OOM, host loss)
+stays unacknowledged in Redis and is delivered again once the visibility timeout has passed;
+the sweep that finds such jobs runs every visibility/10 s (at most 10 s).
 """
 
 from __future__ import annotations
@@ -15,8 +18,14 @@ from workers.names import TASK_NAME  # noqa: E402
 
 def make_app() -> Celery:
     s = get_settings()
-    hard = int(s.max_job_s + s.tool_time_s * 4 + 60)
-    visibility = hard * 3
+    hard = s.hard_time_limit()
+    visibility = s.visibility()
+    transport = {"visibility_timeout": visibility,
+                 # kombu's sweep for unacked jobs of dead workers: every `interval` s, a scan
+                 # each `throttle`-th time (defaults 10 x 10 = 100 s: too slow for a short
+                 # visibility timeout)
+                 "unacked_restore_interval": max(1, min(10, visibility // 10)),
+                 "unacked_restore_throttle": 1}
     app = Celery("codefeedback", broker=s.redis_url, include=["workers.tasks"])
     app.conf.update(
         task_serializer="json",
@@ -27,8 +36,8 @@ def make_app() -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_time_limit=hard,
-        task_soft_time_limit=hard - 30,
-        broker_transport_options={"visibility_timeout": visibility},
+        task_soft_time_limit=s.soft_time_limit(),
+        broker_transport_options=transport,
         result_backend_transport_options={"visibility_timeout": visibility},
         worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_connection_retry_on_startup=True,

@@ -26,8 +26,48 @@ class WorkerSettings(BaseSettings):
     sandbox_cpus: float = 2.0
     sandbox_runtime: str | None = Field(None, description="e.g. runsc for gVisor")
     heartbeat_s: int = 5
+    task_time_limit: int | None = Field(
+        None, description="Celery hard time limit per job (s); default max_job_s + 4*tool_time_s + 60.")
+    visibility_timeout: int | None = Field(
+        None, description="Redis visibility timeout (s): an unacknowledged job (its whole worker "
+                          "died) is delivered again after this long; default 3x the hard limit, "
+                          "and never less than 2x it.")
+    sandbox_retries: int = Field(
+        8, ge=0, description="Retries (with backoff) of a job that found the Docker engine "
+                             "unreachable, before it is given up with internal_error.")
+    sandbox_retry_s: float = Field(5, gt=0, description="First retry delay; doubles each time.")
+    sandbox_retry_max_s: float = Field(60, gt=0, description="Longest retry delay.")
+
+    def hard_time_limit(self) -> int:
+        return int(self.task_time_limit or self.max_job_s + self.tool_time_s * 4 + 60)
+
+    def soft_time_limit(self) -> int:
+        hard = self.hard_time_limit()
+        return hard - min(30, hard // 4)
+
+    def visibility(self) -> int:
+        return int(self.visibility_timeout or self.hard_time_limit() * 3)
+
+    def check_limits(self) -> None:
+        """Refuse settings under which a running job could be handed to a second worker."""
+        hard, vis = self.hard_time_limit(), self.visibility()
+        if hard < self.max_job_s + 15:
+            raise ValueError(f"CFS_TASK_TIME_LIMIT ({hard}s) must exceed CFS_MAX_JOB_S + 15 s: "
+                             "the sandbox's own deadline is max_job_s + 10 s")
+        if vis < 2 * hard:
+            raise ValueError(f"CFS_VISIBILITY_TIMEOUT ({vis}s) must be at least twice the task "
+                             f"hard time limit ({hard}s), or running jobs get delivered twice")
+
+    def retry_delay(self, retries: int) -> float:
+        """Backoff before retry number `retries + 1`; kept below half the visibility timeout
+        (a message waiting for its ETA in a worker is unacknowledged, and would otherwise be
+        delivered a second time)."""
+        return min(self.sandbox_retry_s * 2 ** retries, self.sandbox_retry_max_s,
+                   self.visibility() / 2)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> WorkerSettings:
-    return WorkerSettings()
+    settings = WorkerSettings()
+    settings.check_limits()
+    return settings

@@ -3,6 +3,15 @@
 The message carries only the submission id. The task loads the submission, counts the
 delivery (a job that killed its worker too often is given up with internal_error instead of
 being retried forever), evaluates and stores the result write-once.
+
+Engine outages: when the Docker engine cannot be reached (`SandboxUnavailable`), the job is not
+the code's fault and did not run, so it is not failed: the task is retried through Celery with
+exponential backoff (CFS_SANDBOX_RETRY_S doubling up to CFS_SANDBOX_RETRY_MAX_S, at most
+CFS_SANDBOX_RETRIES times — 8 x up to 60 s, about 6 minutes by default), the submission goes
+back to `queued`, and such a clean retry does not count as a delivery toward the poison-pill
+limit. Only when the engine stays away through every retry is the job given up with
+internal_error. A Redis blip while the result is written is retried in place (HSETNX makes the
+write idempotent).
 """
 
 from __future__ import annotations
@@ -11,15 +20,17 @@ import logging
 import threading
 import time
 
+import redis
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from docker.errors import DockerException
 
 from codefeedback.models import Environment, Feedback, Verdict
 from runners.pipeline import SubmissionError, ToolLimits, evaluate
 from runners.registry import images
 from runners.render import render
-from runners.sandbox.docker_backend import DockerSandbox, reap
+from runners.sandbox.docker_backend import DockerSandbox, SandboxUnavailable, reap, reap_orphans
 from runners.sandbox.hardening import Profile
-from service.store import Store
+from service.store import SUB, Store
 from workers.celery_app import TASK_NAME, app
 from workers.config import get_settings
 
@@ -40,11 +51,15 @@ def sandbox() -> DockerSandbox:
     global _sandbox
     if _sandbox is None:
         s = get_settings()
-        _sandbox = DockerSandbox(
-            owner=s.worker_name, instance=s.instance, pool_size=s.pool_size,
-            profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
-                            runtime=s.sandbox_runtime),
-            tools_memory_mb=s.tools_memory_mb, max_job_s=s.max_job_s)
+        try:
+            sb = DockerSandbox(
+                owner=s.worker_name, instance=s.instance, pool_size=s.pool_size,
+                profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
+                                runtime=s.sandbox_runtime),
+                tools_memory_mb=s.tools_memory_mb, max_job_s=s.max_job_s)
+        except (DockerException, OSError) as exc:  # docker.from_env asks the engine's version
+            raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
+        _sandbox = sb
         _sandbox.start_pool(list(images().values()))
     return _sandbox
 
@@ -125,6 +140,11 @@ def _heartbeat_loop() -> None:
             info["sandbox_ok"] = not missing and bool(_posture["checked"]) and not _posture["problems"]
             info["missing_images"] = missing
             info["self_check"] = _posture["problems"] if _posture["checked"] else "pending"
+            # containers whose creating process died (a pool process or a whole worker on
+            # this host: SIGKILL, OOM): warm ones, and a job's container not yet redelivered
+            orphans = reap_orphans(client, s.instance)
+            if orphans:
+                log.warning("removed %d container(s) of dead pool processes", orphans)
             if time.monotonic() - last_reap > 60:
                 # containers of this deployment older than any job can run: left by a dead
                 # worker process (SIGKILL, OOM) whose job was never redelivered
@@ -148,8 +168,52 @@ def internal_error(reason: str, limits: dict | None = None) -> Feedback:
     return fb
 
 
-def process(sub_id: str) -> str:
-    """Evaluate one stored submission; the body of the task, callable without Celery."""
+def complete(st: Store, sub_id: str, fb: Feedback, tries: int = 20) -> bool:
+    """Write the result once, riding out a short Redis outage (the write is idempotent)."""
+    for attempt in range(tries):
+        try:
+            return st.complete(sub_id, fb)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if attempt == tries - 1:
+                raise
+            log.warning("%s: result write failed (%s); retrying", sub_id, exc)
+            time.sleep(min(0.5 * 2**attempt, 5.0))
+    return False
+
+
+def give_up(sub_id: str, reason: str) -> None:
+    st = store()
+    sub = st.submission(sub_id)
+    complete(st, sub_id, internal_error(reason, sub.limits.model_dump() if sub else None))
+
+
+def release(sub_id: str) -> None:
+    """This delivery ends cleanly without a result (engine outage): back to `queued`, and it
+    does not count toward the poison-pill limit."""
+    st = store()
+    if st.r.hexists(SUB + sub_id, "result"):
+        return
+    pipe = st.r.pipeline()
+    pipe.hincrby(SUB + sub_id, "deliveries", -1)
+    pipe.hset(SUB + sub_id, "status", "queued")
+    pipe.execute()
+
+
+def _kill_stale(sub_id: str) -> None:
+    """Best effort: remove what an earlier delivery of this job left running."""
+    try:
+        stale = sandbox().kill_job(sub_id)
+        if stale:
+            log.warning("%s: removed %d container(s) of an earlier delivery", sub_id, stale)
+    except Exception as exc:  # noqa: BLE001 - the orphan reaper catches what this misses
+        log.warning("%s: could not look for stale containers: %s", sub_id, exc)
+
+
+def process(sub_id: str, retries: int = 0) -> str:
+    """Evaluate one stored submission; the body of the task, callable without Celery.
+
+    Raises SandboxUnavailable when the engine cannot be reached (the task retries later).
+    """
     s = get_settings()
     st = store()
     record = st.get(sub_id)
@@ -162,27 +226,47 @@ def process(sub_id: str) -> str:
     if sub is None:
         return "expired"
     if deliveries > s.max_deliveries:
-        st.complete(sub_id, internal_error(
+        _kill_stale(sub_id)  # the last delivery's container, left by its killed worker
+        complete(st, sub_id, internal_error(
             f"gave up after {deliveries - 1} deliveries: the job kept killing its worker",
             sub.limits.model_dump()))
         return "poison"
     st.mark_running(sub_id)
     try:
         sb = sandbox()
-        if deliveries > 1:
-            stale = sb.kill_job(sub_id)
+        if deliveries > 1 or retries:
+            try:
+                stale = sb.kill_job(sub_id)
+            except (DockerException, OSError) as exc:
+                if not sb.engine_up():
+                    raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
+                raise
             if stale:
                 log.warning("%s: removed %d container(s) of an earlier delivery", sub_id, stale)
         fb = evaluate(sub, sb, ToolLimits(time_s=s.tool_time_s), tag=sub_id)
+    except SandboxUnavailable:
+        raise
     except SubmissionError as exc:
         fb = internal_error(f"rejected at evaluation: {exc.message}", sub.limits.model_dump())
     except Exception as exc:  # noqa: BLE001 - never lose a submission
         log.exception("evaluation of %s failed", sub_id)
         fb = internal_error(f"{type(exc).__name__}: {exc}", sub.limits.model_dump())
-    st.complete(sub_id, fb)
+    complete(st, sub_id, fb)
     return fb.verdict.value
 
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
 def evaluate_task(self, sub_id: str) -> str:  # noqa: ANN001
-    return process(sub_id)
+    try:
+        return process(sub_id, retries=self.request.retries or 0)
+    except SandboxUnavailable as exc:
+        s = get_settings()
+        done = self.request.retries or 0
+        if done >= s.sandbox_retries:
+            log.error("%s: docker engine still unreachable after %d retries; giving up", sub_id, done)
+            give_up(sub_id, f"the sandbox engine stayed unreachable through {done} retries: {exc}")
+            return "internal_error"
+        release(sub_id)
+        delay = s.retry_delay(done)
+        log.warning("%s: %s; retry %d/%d in %.0f s", sub_id, exc, done + 1, s.sandbox_retries, delay)
+        raise self.retry(exc=exc, countdown=delay, max_retries=s.sandbox_retries) from exc

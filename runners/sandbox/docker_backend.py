@@ -5,12 +5,19 @@ created, started and waiting (their agent has already imported its heavy tools).
 one, raises its memory limit to the job's own with `container.update()`, sends the job over the
 attach stream, reads the one result line back (bounded), then kills and removes the container.
 Nothing is ever copied out of a container: the only thing read is the agent's stdout stream.
+
+When the engine itself cannot be reached (daemon restarting, socket gone), `run` raises
+`SandboxUnavailable` instead of returning a result: no user code ran to completion, so the
+worker retries the job later rather than blaming the code or giving up (see workers/tasks.py).
+Containers are labelled with the pid of the process that owns them, so a worker can remove
+those of its pool processes that died (SIGKILL, OOM) without waiting for the job's redelivery.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import secrets
 import socket
@@ -28,6 +35,10 @@ from runners.sandbox.hardening import LABEL, Profile, create_kwargs
 log = logging.getLogger("codefeedback.sandbox")
 MiB = 1024 * 1024
 RESULT_PREFIX = b"CFRESULT:"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The Docker engine could not be reached: the job did not run; try again later."""
 
 
 class DockerSandbox:
@@ -68,7 +79,8 @@ class DockerSandbox:
     # ------------------------------------------------------------------ lifecycle
     def labels(self, state: str) -> dict[str, str]:
         return {LABEL: "1", f"{LABEL}.instance": self.instance, f"{LABEL}.owner": self.owner,
-                f"{LABEL}.state": state}
+                f"{LABEL}.state": state, f"{LABEL}.host": socket.gethostname(),
+                f"{LABEL}.pid": str(os.getpid())}
 
     def start_pool(self, images: list[str] | None = None) -> None:
         """Start filling the warm pool for these images in the background."""
@@ -154,16 +166,34 @@ class DockerSandbox:
         self._remover_q.put(cid)
 
     def _remove_loop(self) -> None:
+        """Remove containers; those the engine could not remove (it was unreachable) are
+        tried again every few seconds for a few minutes, so an engine outage leaks nothing."""
+        pending: dict[str, int] = {}
         while True:
-            cid = self._remover_q.get()
-            if not cid:
-                return
             try:
-                self.client.api.remove_container(cid, force=True)
-            except NotFound:
-                pass
-            except (DockerException, OSError) as exc:
-                log.warning("could not remove container %s: %s", cid[:12], exc)
+                cid: str | None = self._remover_q.get(timeout=3.0 if pending else None)
+            except queue.Empty:
+                cid = None
+            if cid == "":
+                return
+            todo = [cid] if cid else list(pending)
+            while todo:
+                c = todo.pop()
+                try:
+                    self.client.api.remove_container(c, force=True)
+                except NotFound:
+                    pass
+                except (DockerException, OSError) as exc:
+                    tries = pending.get(c, 0) + 1
+                    pending[c] = tries
+                    if tries == 1 or tries >= 100:
+                        log.warning("could not remove container %s (try %d): %s", c[:12], tries, exc)
+                    if tries >= 100:
+                        pending.pop(c)
+                    continue
+                pending.pop(c, None)
+                if cid and pending:  # the engine answers again: retry the backlog now
+                    todo, cid = list(pending), None
 
     def _image_id(self, image: str) -> str:
         """The image's content id (cached: it only changes when the image is rebuilt)."""
@@ -174,16 +204,27 @@ class DockerSandbox:
         return f"{image.split(':')[0]}@{cached[0]}"
 
     # ------------------------------------------------------------------ run
+    def engine_up(self) -> bool:
+        try:
+            return bool(self.client.api.ping())
+        except (DockerException, OSError):
+            return False
+
     def run(self, job: Job) -> JobResult:
+        """Run one job; raises SandboxUnavailable when the engine cannot be reached."""
         try:
             cid = self._take(job.image)
         except ImageNotFound:
             return JobResult(error=f"sandbox image {job.image} is not built", image=job.image)
         except (DockerException, OSError) as exc:
+            if not self.engine_up():
+                raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
             return JobResult(error=f"sandbox unavailable: {exc}", image=job.image)
         try:
             return self._run_in(cid, job)
         except (DockerException, OSError) as exc:
+            if not self.engine_up():
+                raise SandboxUnavailable(f"docker engine unreachable mid-job: {exc}") from exc
             return JobResult(error=f"sandbox failed: {exc}", image=job.image)
         finally:
             try:
@@ -198,11 +239,24 @@ class DockerSandbox:
         return f"cfs-{self.instance}-job-{tag}-"
 
     def kill_job(self, tag: str) -> int:
-        """Remove containers still running an earlier delivery of this job (a dead worker's)."""
+        """Remove containers still running an earlier delivery of this job (a dead worker's).
+
+        A container whose creating process is alive on this host is spared: that delivery is
+        still running (a duplicate message arrived meanwhile), and killing it would turn a good
+        program's verdict into runtime_error. Both deliveries finish; the first result stays.
+        """
         prefix = self.job_container_prefix(tag)
         killed = 0
+        here = socket.gethostname()
         for c in self.client.containers.list(all=True, filters={"name": prefix},
                                              ignore_removed=True):
+            labels = c.labels or {}
+            pid = labels.get(f"{LABEL}.pid", "")
+            if labels.get(f"{LABEL}.host") == here and pid.isdigit() and pid_alive(int(pid)) \
+                    and c.status == "running":
+                log.warning("%s: an earlier delivery is still running in %s; not killing it",
+                            tag, c.name)
+                continue
             if c.name.startswith(prefix):
                 try:
                     c.remove(force=True)
@@ -300,6 +354,48 @@ def parse_result(data: bytes, nonce: str) -> JobResult | None:
             steps = {k: StepResult.from_json(v) for k, v in payload.get("steps", {}).items()}
             return JobResult(steps=steps, agent=payload.get("agent") or {})
     return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Is there a live (not zombie) process with this pid on this host?"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def reap_orphans(client: docker.DockerClient, instance: str) -> int:
+    """Remove the deployment's containers, created on this host, whose creating process died.
+
+    A pool process killed mid-job (SIGKILL, OOM) leaves its warm containers and its job's
+    container behind; a whole worker killed leaves all of them (and a replacement may have
+    another name). The job's redelivery would remove the job's container, but only after the
+    visibility timeout when the whole worker died, and nothing else removes the warm ones.
+    "This host" is the hostname as the worker sees it (a container's own hostname under
+    compose), so pids are compared within one pid namespace.
+    """
+    filters = {"label": [f"{LABEL}.instance={instance}", f"{LABEL}.host={socket.gethostname()}"]}
+    removed = 0
+    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        pid = (c.labels or {}).get(f"{LABEL}.pid", "")
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        try:
+            c.remove(force=True)
+            removed += 1
+        except (NotFound, APIError):
+            pass
+    return removed
 
 
 def reap(client: docker.DockerClient, instance: str, owner: str | None = None,
