@@ -115,9 +115,11 @@ def main() -> int:
         return 2
     emit("expected", tests=expected)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    args = [test_file, "-q", "-p", "no:cacheprovider", "--noconftest", "-p", "no:stepwise",
-            "--rootdir", os.path.dirname(os.path.abspath(test_file)), "-o", "addopts=",
-            "-c", os.devnull, "--tb=short", "-W", "ignore::DeprecationWarning"]
+    # No terminal reporter: results travel on the private channel, and pytest's own summary
+    # would only be noise in the program's output.
+    args = [test_file, "-p", "no:terminal", "-p", "no:cacheprovider", "--noconftest",
+            "-p", "no:stepwise", "--rootdir", os.path.dirname(os.path.abspath(test_file)),
+            "-o", "addopts=", "-c", os.devnull, "-W", "ignore::DeprecationWarning"]
     code = pytest.main(args, plugins=[Reporter(test_file)])
     emit("done", exit=int(code))
     return 0 if int(code) in (0, 1) else int(code)
