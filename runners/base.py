@@ -64,6 +64,13 @@ class Job:
     modes: dict[str, int] = field(default_factory=dict)
     tag: str | None = None  # the submission id: names the container, so a redelivery finds it
 
+    def __post_init__(self) -> None:
+        # Every step with a private report channel learns the job's nonce (harnesses tag
+        # their lines with it and scrub it before user code runs).
+        for step in self.steps:
+            if step.report:
+                step.env.setdefault("CF_RUN_NONCE", self.nonce)
+
     def to_agent(self) -> dict[str, Any]:
         return {
             "nonce": self.nonce,

@@ -157,12 +157,8 @@ class CRunner(Runner):
             for i, case in enumerate(tests.io or []):
                 runs.append(Step(f"io-{i}", argv=["./prog"], stdin=case.stdin,
                                  after=["compile"], **user))
-        job = Job(image=self.image, files=files, steps=steps + runs, memory_mb=lim.memory_mb,
+        return Job(image=self.image, files=files, steps=steps + runs, memory_mb=lim.memory_mb,
                   time_s=lim.time_s)
-        for step in job.steps:
-            if step.report:
-                step.env["CF_RUN_NONCE"] = job.nonce
-        return job
 
     # ------------------------------------------------------------------ result
     def interpret(self, sub: Submission, job: Job, result: JobResult) -> Interpretation:

@@ -89,12 +89,8 @@ class PythonRunner(Runner):
             for i, case in enumerate(tests.io or []):
                 steps.append(Step(f"io-{i}", argv=["python3", "-I", "-B", SOLUTION],
                                   stdin=case.stdin, **user))
-        job = Job(image=self.image, files=files, steps=steps, memory_mb=lim.memory_mb,
+        return Job(image=self.image, files=files, steps=steps, memory_mb=lim.memory_mb,
                   time_s=lim.time_s)
-        for step in job.steps:
-            if step.report:
-                step.env["CF_RUN_NONCE"] = job.nonce
-        return job
 
     def interpret(self, sub: Submission, job: Job, result: JobResult) -> Interpretation:
         out = Interpretation()
