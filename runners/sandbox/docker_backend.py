@@ -210,6 +210,12 @@ class DockerSandbox:
         except (DockerException, OSError):
             return False
 
+    def _unavailable(self, exc: Exception) -> bool:
+        """Is this failure the engine being unreachable (retry later), rather than the engine
+        answering with an error (which would repeat)? A connection-level error counts as
+        unreachable even when a ping right after succeeds: the engine flapped mid-job."""
+        return not isinstance(exc, APIError) or not self.engine_up()
+
     def run(self, job: Job) -> JobResult:
         """Run one job; raises SandboxUnavailable when the engine cannot be reached."""
         try:
@@ -217,13 +223,13 @@ class DockerSandbox:
         except ImageNotFound:
             return JobResult(error=f"sandbox image {job.image} is not built", image=job.image)
         except (DockerException, OSError) as exc:
-            if not self.engine_up():
+            if self._unavailable(exc):
                 raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
             return JobResult(error=f"sandbox unavailable: {exc}", image=job.image)
         try:
             return self._run_in(cid, job)
         except (DockerException, OSError) as exc:
-            if not self.engine_up():
+            if self._unavailable(exc):
                 raise SandboxUnavailable(f"docker engine unreachable mid-job: {exc}") from exc
             return JobResult(error=f"sandbox failed: {exc}", image=job.image)
         finally:
@@ -290,6 +296,17 @@ class DockerSandbox:
         # No result line: the agent died (killed by user code, or OOM) or the job overran.
         info = api.inspect_container(cid)
         state = info.get("State", {})
+        if complete and state.get("Running"):
+            # end of stream but the agent still runs: give the engine a moment to report the
+            # exit; if it still runs, the stream broke (engine connection lost), not the job
+            for _ in range(20):
+                time.sleep(0.1)
+                info = api.inspect_container(cid)
+                state = info.get("State", {})
+                if not state.get("Running"):
+                    break
+            else:
+                raise SandboxUnavailable("the attach stream to the sandbox broke mid-job")
         image_id = info.get("Image")
         if not complete:
             lost = "timeout" if time.monotonic() >= deadline else "output_limit"
