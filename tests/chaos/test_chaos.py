@@ -267,8 +267,9 @@ def test_whole_worker_sigkilled_mid_job_is_redelivered_elsewhere(stack: HostStac
 
 # --------------------------------------------------------------------------- load with faults
 def test_load_with_faults_short(stack: HostStack) -> None:
-    """bench/load_faults.py --n 60 against this stack, SIGKILLing pool processes at random
-    moments: no lost submission, no duplicated result, no wrong verdict, no leftover."""
+    """bench/load_faults.py --n 40 against this stack (every job kind at least once, Python and
+    C), SIGKILLing pool processes at random moments: no lost submission, no duplicated
+    result, no wrong verdict, no leftover container. (The full 1,000 is run by hand.)"""
     import contextlib
     import io
 
@@ -276,15 +277,16 @@ def test_load_with_faults_short(stack: HostStack) -> None:
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["--url", stack.url, "--n", "60", "--worker-pid", str(stack.worker.pid),
-                   "--kill-every", "6,15", "--instance", stack.tag, "--timeout", "400",
+        rc = main(["--url", stack.url, "--n", "40", "--worker-pid", str(stack.worker.pid),
+                   "--kill-every", "5,12", "--instance", stack.tag, "--timeout", "400",
                    "--json", "--concurrency", "12"])
     rep = json.loads(buf.getvalue())
     summary = {k: rep[k] for k in ("jobs", "completed", "kills", "lost", "duplicated",
-                                   "wrong_verdicts", "leftover_containers", "wall_s")}
-    print("load_faults --n 60:", summary)
+                                   "wrong_verdicts", "gave_up_after_kills", "leftover_containers",
+                                   "wall_s")}
+    print("load_faults --n 40:", summary)
     assert rep["lost"] == 0 and rep["duplicated"] == 0, rep
     assert rep["wrong_verdicts"] == 0, rep["wrong"]
     assert rep["leftover_containers"] == 0, rep["leftovers"]
-    assert rep["completed"] == rep["jobs"] == 60
+    assert rep["completed"] == rep["jobs"] == 40
     assert rc == 0
