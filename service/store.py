@@ -70,6 +70,10 @@ class Store:
             pipe.execute()
         return bool(written)
 
+    def live_workers(self) -> set[str]:
+        """Names of the workers whose heartbeat has not expired."""
+        return {key[len(WORKER):] for key in self.r.scan_iter(match=WORKER + "*", count=100)}
+
     def heartbeat(self, name: str, info: dict[str, Any], ttl: int) -> None:
         self.r.set(WORKER + name, json.dumps(info), ex=ttl)
 

@@ -28,7 +28,13 @@ from codefeedback.models import Environment, Feedback, Verdict
 from runners.pipeline import SubmissionError, ToolLimits, evaluate
 from runners.registry import images
 from runners.render import render
-from runners.sandbox.docker_backend import DockerSandbox, SandboxUnavailable, reap, reap_orphans
+from runners.sandbox.docker_backend import (
+    DockerSandbox,
+    SandboxUnavailable,
+    reap,
+    reap_departed,
+    reap_orphans,
+)
 from runners.sandbox.hardening import Profile
 from service.store import SUB, Store
 from workers.celery_app import TASK_NAME, app
@@ -150,6 +156,11 @@ def _heartbeat_loop() -> None:
                 # worker process (SIGKILL, OOM) whose job was never redelivered
                 last_reap = time.monotonic()
                 reap(client, s.instance, older_than_s=s.max_job_s * 2 + 600, jobs_only=True)
+                # warm containers of workers that are gone (e.g. a compose worker recreated
+                # under a new hostname): their owner has no heartbeat any more
+                gone = reap_departed(client, s.instance, store().live_workers(), older_than_s=120)
+                if gone:
+                    log.warning("removed %d container(s) of departed workers", gone)
             client.close()
         except Exception as exc:  # noqa: BLE001
             info["sandbox_ok"] = False

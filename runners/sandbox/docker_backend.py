@@ -415,6 +415,39 @@ def reap_orphans(client: docker.DockerClient, instance: str) -> int:
     return removed
 
 
+def reap_departed(client: docker.DockerClient, instance: str, live_owners: set[str],
+                  older_than_s: float = 120) -> int:
+    """Remove the deployment's containers whose owning worker has no heartbeat any more.
+
+    Only containers older than `older_than_s` are touched, so a worker that has just started
+    (and not yet sent its first heartbeat) keeps its new warm containers.
+    """
+    if not live_owners:  # no heartbeat at all: Redis trouble, not proof that workers are gone
+        return 0
+    removed = 0
+    for c in client.containers.list(all=True, filters={"label": [f"{LABEL}.instance={instance}"]},
+                                     ignore_removed=True):
+        owner = (c.labels or {}).get(f"{LABEL}.owner")
+        if not owner or owner in live_owners or _age_s(c) < older_than_s:
+            continue
+        try:
+            c.remove(force=True)
+            removed += 1
+        except (NotFound, APIError):
+            pass
+    return removed
+
+
+def _age_s(container: Any) -> float:
+    from datetime import datetime
+
+    created = container.attrs.get("Created", "")
+    try:
+        return time.time() - datetime.fromisoformat(created[:26] + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
+
+
 def reap(client: docker.DockerClient, instance: str, owner: str | None = None,
          older_than_s: float | None = None, jobs_only: bool = False) -> int:
     """Remove a deployment's leftover sandbox containers.

@@ -105,3 +105,29 @@ def test_worker_process_killed_mid_job_is_redelivered(host_stack, docker_client)
     time.sleep(5)
     left = docker_client.containers.list(all=True, filters={"name": f"job-{sub_id}-"})
     assert left == [], [c.name for c in left]
+
+
+def test_containers_of_departed_workers_are_reaped(docker_client) -> None:
+    """Warm containers whose owner has no heartbeat any more are removed; live ones stay."""
+    from runners.registry import images
+    from runners.sandbox.docker_backend import reap_departed
+    from runners.sandbox.hardening import LABEL
+
+    instance = f"cfs-departed-{os.getpid()}"
+    image = next(iter(images().values()))
+    made = {owner: docker_client.containers.create(
+        image, command=["true"], labels={LABEL: "1", f"{LABEL}.instance": instance,
+                                         f"{LABEL}.owner": owner}).id
+            for owner in ("gone-worker", "live-worker")}
+    try:
+        assert reap_departed(docker_client, instance, set(), older_than_s=0) == 0
+        assert reap_departed(docker_client, instance, {"live-worker"}, older_than_s=0) == 1
+        left = docker_client.containers.list(
+            all=True, filters={"label": f"{LABEL}.instance={instance}"})
+        assert [c.id for c in left] == [made["live-worker"]]
+    finally:
+        for cid in made.values():
+            try:
+                docker_client.api.remove_container(cid, force=True)
+            except Exception:  # noqa: BLE001
+                pass
