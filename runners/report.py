@@ -41,12 +41,17 @@ def events(step: StepResult, nonce: str) -> list[dict[str, Any]]:
 
 
 def step_signal(step: StepResult, memory_markers: tuple[str, ...] = ()) -> str | None:
-    """The verdict signal of a step that was stopped or crashed, if any."""
+    """The verdict signal of a step that was stopped or crashed, if any.
+
+    A program that had already failed for lack of memory (its runtime said so) and was then
+    stopped by the clock while it unwound is a memory_limit: that came first.
+    """
+    out_of_memory = bool(memory_markers) and any(m in step.stderr for m in memory_markers)
+    if step.status == "timeout" and out_of_memory:
+        return "memory_limit"
     if step.status in STATUS_SIGNAL:
         return STATUS_SIGNAL[step.status]
-    if memory_markers and any(m in step.stderr for m in memory_markers):
-        return "memory_limit"
-    return None
+    return "memory_limit" if out_of_memory else None
 
 
 def read_test_step(

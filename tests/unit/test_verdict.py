@@ -112,3 +112,13 @@ def test_io_comparison_ignores_trailing_whitespace_only() -> None:
     assert crash.outcome.value == "error" and signal == "runtime_error"
     slow, signal = io_case(0, "3\n", StepResult(status="timeout", exit_code=None, signal=9))
     assert slow.outcome.value == "timeout" and signal == "time_limit"
+
+
+def test_memory_error_then_timeout_is_memory_limit() -> None:
+    from runners.report import step_signal
+
+    oom_then_slow = StepResult(status="timeout", exit_code=None, signal=9,
+                               stderr="Traceback ...\nMemoryError\n")
+    assert step_signal(oom_then_slow, ("MemoryError",)) == "memory_limit"
+    slow = StepResult(status="timeout", exit_code=None, signal=9, stderr="")
+    assert step_signal(slow, ("MemoryError",)) == "time_limit"

@@ -15,7 +15,7 @@ import json
 
 from codefeedback.models import CompileResult, Diagnostic, StaticResult, Submission
 from runners.base import Interpretation, Job, JobResult, Runner, Step, StepResult
-from runners.report import STATUS_SIGNAL, io_case, read_test_step
+from runners.report import io_case, read_test_step, step_signal
 
 SOLUTION = "solution.py"
 UNIT = "test_solution.py"
@@ -106,10 +106,9 @@ class PythonRunner(Runner):
         if tests is None:
             step = result.step("run")
             out.run = step.to_run()
-            if step.status in STATUS_SIGNAL:
-                out.signals.add(STATUS_SIGNAL[step.status])
-            elif any(m in step.stderr for m in MEMORY_MARKERS):
-                out.signals.add("memory_limit")
+            signal = step_signal(step, MEMORY_MARKERS)
+            if signal:
+                out.signals.add(signal)
             elif step.exit_code != 0:
                 out.signals.add("runtime_error")
             return out
