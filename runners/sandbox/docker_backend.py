@@ -402,17 +402,12 @@ def reap_orphans(client: docker.DockerClient, instance: str) -> int:
     compose), so pids are compared within one pid namespace.
     """
     filters = {"label": [f"{LABEL}.instance={instance}", f"{LABEL}.host={socket.gethostname()}"]}
-    removed = 0
-    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
+
+    def dead(c: Any) -> bool:
         pid = (c.labels or {}).get(f"{LABEL}.pid", "")
-        if not pid.isdigit() or pid_alive(int(pid)):
-            continue
-        try:
-            c.remove(force=True)
-            removed += 1
-        except (NotFound, APIError):
-            pass
-    return removed
+        return pid.isdigit() and not pid_alive(int(pid))
+
+    return _remove_where(client, filters, dead)
 
 
 def reap_departed(client: docker.DockerClient, instance: str, live_owners: set[str],
@@ -424,11 +419,19 @@ def reap_departed(client: docker.DockerClient, instance: str, live_owners: set[s
     """
     if not live_owners:  # no heartbeat at all: Redis trouble, not proof that workers are gone
         return 0
-    removed = 0
-    for c in client.containers.list(all=True, filters={"label": [f"{LABEL}.instance={instance}"]},
-                                     ignore_removed=True):
+
+    def departed(c: Any) -> bool:
         owner = (c.labels or {}).get(f"{LABEL}.owner")
-        if not owner or owner in live_owners or _age_s(c) < older_than_s:
+        return bool(owner) and owner not in live_owners and _age_s(c) >= older_than_s
+
+    return _remove_where(client, {"label": [f"{LABEL}.instance={instance}"]}, departed)
+
+
+def _remove_where(client: docker.DockerClient, filters: dict, pred: Any) -> int:
+    """Force-remove the containers matching `filters` for which `pred(container)` holds."""
+    removed = 0
+    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
+        if not pred(c):
             continue
         try:
             c.remove(force=True)
@@ -456,26 +459,13 @@ def reap(client: docker.DockerClient, instance: str, owner: str | None = None,
     `older_than_s`, the deployment's containers older than any job can run; `jobs_only` spares
     idle pooled containers, which may wait for a job as long as they like.
     """
-    from datetime import datetime
-
     filters = {"label": [f"{LABEL}.instance={instance}"]}
     if owner is not None:
         filters["label"].append(f"{LABEL}.owner={owner}")
-    removed = 0
-    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
+
+    def leftover(c: Any) -> bool:
         if jobs_only and "-job-" not in c.name:
-            continue
-        if older_than_s is not None:
-            created = c.attrs.get("Created", "")
-            try:
-                age = time.time() - datetime.fromisoformat(created[:26] + "+00:00").timestamp()
-            except ValueError:
-                age = 0
-            if age < older_than_s:
-                continue
-        try:
-            c.remove(force=True)
-            removed += 1
-        except (NotFound, APIError):
-            pass
-    return removed
+            return False
+        return older_than_s is None or _age_s(c) >= older_than_s
+
+    return _remove_where(client, filters, leftover)
