@@ -41,6 +41,22 @@ class Progress:
         if self.on_update:
             self.on_update(self)
 
+    def finished(self, passed: bool) -> None:
+        """One item is done (its records are written)."""
+        self.done += 1
+        if passed:
+            self.passed += 1
+        else:
+            self.failed += 1
+        self.update()
+
+    def error(self, label: str, exc: BaseException) -> None:
+        """One item failed for a reason outside the code (service or model); it is retried
+        on the next run."""
+        self.errors += 1
+        self.last_error = f"{label}: {type(exc).__name__}: {exc}"[:500]
+        self.update()
+
 
 async def drive(
     items: Iterable[T],

@@ -296,17 +296,10 @@ async def run_repair(
     with JsonlWriter(sft_path) as sft, JsonlWriter(rejected_path) as rej:
         def on_result(p: Problem, rec: dict[str, Any]) -> None:
             (sft if rec["passed"] else rej).write(rec)
-            progress.done += 1
-            if rec["passed"]:
-                progress.passed += 1
-            else:
-                progress.failed += 1
-            progress.update()
+            progress.finished(rec["passed"])
 
         def on_error(p: Problem, exc: BaseException) -> None:
-            progress.errors += 1
-            progress.last_error = f"{p.id}: {type(exc).__name__}: {exc}"[:500]
-            progress.update()
+            progress.error(p.id, exc)
 
         await drive(todo(), lambda p: repair_problem(p, llm, client, langs, cfg),
                     concurrency=cfg.concurrency, on_result=on_result, on_error=on_error)

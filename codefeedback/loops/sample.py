@@ -175,17 +175,10 @@ async def run_sample(
             for rec in kept:
                 out.write(rec)
             summ.write(summary)  # last: marks the problem finished
-            progress.done += 1
-            if summary["c"]:
-                progress.passed += 1
-            else:
-                progress.failed += 1
-            progress.update()
+            progress.finished(bool(summary["c"]))
 
         def on_error(p: Problem, exc: BaseException) -> None:
-            progress.errors += 1
-            progress.last_error = f"{p.id}: {type(exc).__name__}: {exc}"[:500]
-            progress.update()
+            progress.error(p.id, exc)
 
         await drive(todo(), lambda p: sample_problem(p, llm, client, cfg),
                     concurrency=cfg.concurrency, on_result=on_result, on_error=on_error)

@@ -221,17 +221,10 @@ async def run_translate(
     with JsonlWriter(out_path) as out, JsonlWriter(rejected_path) as rej:
         def on_result(item: tuple[Problem, str], rec: dict[str, Any]) -> None:
             (out if rec["kept"] else rej).write(rec)
-            progress.done += 1
-            if rec["kept"]:
-                progress.passed += 1
-            else:
-                progress.failed += 1
-            progress.update()
+            progress.finished(rec["kept"])
 
         def on_error(item: tuple[Problem, str], exc: BaseException) -> None:
-            progress.errors += 1
-            progress.last_error = f"{item[0].id}:{item[1]}: {type(exc).__name__}: {exc}"[:500]
-            progress.update()
+            progress.error(f"{item[0].id}:{item[1]}", exc)
 
         await drive(todo(), lambda it: translate_one(it[0], it[1], llm, client, langs, cfg),
                     concurrency=cfg.concurrency, on_result=on_result, on_error=on_error)
