@@ -50,6 +50,14 @@ class Store:
     def count_delivery(self, sub_id: str) -> int:
         return int(self.r.hincrby(SUB + sub_id, "deliveries", 1))
 
+    def start_delivery(self, sub_id: str) -> int:
+        """Count this delivery and mark the submission running, in one round trip."""
+        pipe = self.r.pipeline()
+        pipe.hincrby(SUB + sub_id, "deliveries", 1)
+        pipe.hset(SUB + sub_id, mapping={"status": "running", "started_at": time.time()})
+        pipe.expire(SUB + sub_id, self.ttl)
+        return int(pipe.execute()[0])
+
     def mark_running(self, sub_id: str) -> None:
         pipe = self.r.pipeline()
         pipe.hset(SUB + sub_id, mapping={"status": "running", "started_at": time.time()})
