@@ -35,6 +35,9 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # many cells driven from one process (threads); CLI --pool/--concurrency override
+        worker_pool=s.worker_pool,
+        worker_concurrency=s.slots,
         task_time_limit=hard,
         task_soft_time_limit=s.soft_time_limit(),
         broker_transport_options=transport,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +17,14 @@ class WorkerSettings(BaseSettings):
     queue_name: str = "codefeedback"
     instance: str = Field("codefeedback", description="Label shared by this deployment's sandboxes.")
     worker_name: str = Field(default_factory=socket.gethostname)
-    pool_size: int = Field(1, ge=0, description="Warm containers per runner image per process.")
+    pool_size: int = Field(1, ge=0, validation_alias=AliasChoices("CFS_WARM_CELLS", "CFS_POOL_SIZE"),
+                           description="Idle cells per runner image started ahead of demand.")
+    slots: int = Field(4, ge=1, description="Jobs one worker runs at once (threads).")
+    worker_pool: str = Field("threads", description="Celery pool: threads (default) or prefork.")
+    idle_cells: int = Field(2, ge=0, description="Idle cells kept per runner image.")
+    cell_max_jobs: int = Field(200, ge=1, description="Retire a cell after this many jobs "
+                                                      "(1 = a fresh container per job).")
+    cell_max_age_s: float = Field(900, gt=0, description="Retire a cell this old (s).")
     tools_memory_mb: int = Field(384, description="Memory for analysers/builds on top of the user's.")
     tool_time_s: float = Field(30, description="Time limit of each analysis/build step.")
     max_job_s: float = Field(300, description="Upper bound of one job's wall time.")

@@ -16,6 +16,7 @@ write idempotent).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ import redis
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 from docker.errors import DockerException
 
-from codefeedback.models import Environment, Feedback, Verdict
+from codefeedback.models import Environment, Feedback, Submission, Verdict
 from runners.pipeline import SubmissionError, ToolLimits, evaluate
 from runners.registry import images
 from runners.render import render
@@ -39,44 +40,78 @@ from runners.sandbox.hardening import Profile
 from service.store import SUB, Store
 from workers.celery_app import TASK_NAME, app
 from workers.config import get_settings
+from workers.names import CHUNK_TASK_NAME
 
 log = logging.getLogger("codefeedback.worker")
 _sandbox: DockerSandbox | None = None
 _store: Store | None = None
+_init_lock = threading.Lock()
+CELLSTATS = "cfs:cellstats:"
+IMAGES = "cfs:images"
 
 
 def store() -> Store:
     global _store
-    if _store is None:
-        s = get_settings()
-        _store = Store.from_url(s.redis_url, s.result_ttl)
+    with _init_lock:
+        if _store is None:
+            s = get_settings()
+            _store = Store.from_url(s.redis_url, s.result_ttl)
     return _store
+
+
+def _record_cell(sub_id: str, cid: str) -> None:
+    """Which cell runs this delivery (a redelivery reads it to stop the earlier one)."""
+    store().r.hset(SUB + sub_id, "cell", cid)
+
+
+def _record_sweep(sub_id: str | None, info: dict) -> None:
+    """What the cell's sweep after this job found, and the deployment's cell counters."""
+    pipe = store().r.pipeline(transaction=False)
+    if sub_id:
+        pipe.hset(SUB + sub_id, "sweep", json.dumps(info))
+    key = CELLSTATS + get_settings().instance
+    pipe.hincrby(key, "jobs", 1)
+    if info.get("outcome") == "retired":
+        pipe.hincrby(key, "retired", 1)
+        pipe.hincrby(key, f"retired:{info.get('reason')}", 1)
+    for kind, n in (info.get("cleaned") or {}).items():
+        if isinstance(n, int) and n > 0:
+            pipe.hincrby(key, f"swept:{kind}", 1)
+    pipe.execute()
 
 
 def sandbox() -> DockerSandbox:
     global _sandbox
-    if _sandbox is None:
-        s = get_settings()
-        try:
-            sb = DockerSandbox(
-                owner=s.worker_name, instance=s.instance, pool_size=s.pool_size,
-                profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
-                                runtime=s.sandbox_runtime),
-                tools_memory_mb=s.tools_memory_mb, max_job_s=s.max_job_s)
-        except (DockerException, OSError) as exc:  # docker.from_env asks the engine's version
-            raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
-        _sandbox = sb
-        _sandbox.start_pool(list(images().values()))
+    with _init_lock:
+        if _sandbox is None:
+            s = get_settings()
+            try:
+                sb = DockerSandbox(
+                    owner=s.worker_name, instance=s.instance, pool_size=s.pool_size,
+                    idle_cells=s.idle_cells, max_jobs=s.cell_max_jobs,
+                    max_age_s=s.cell_max_age_s,
+                    profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
+                                    runtime=s.sandbox_runtime),
+                    tools_memory_mb=s.tools_memory_mb, max_job_s=s.max_job_s,
+                    on_assign=_record_cell, on_swept=_record_sweep)
+            except (DockerException, OSError) as exc:  # from_env asks the engine's version
+                raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
+            _sandbox = sb
+            _sandbox.start_pool(list(images().values()))
     return _sandbox
 
 
-@worker_process_init.connect
-def _warm(**_: object) -> None:
-    """Each worker process fills its warm pool before its first job arrives."""
+def _warm_now() -> None:
     try:
         sandbox()
     except Exception as exc:  # noqa: BLE001 - the engine may come later; jobs will retry it
         log.warning("sandbox not available at start: %s", exc)
+
+
+@worker_process_init.connect
+def _warm(**_: object) -> None:
+    """Each prefork pool process starts its cells before its first job arrives."""
+    _warm_now()
 
 
 @worker_process_shutdown.connect
@@ -87,7 +122,8 @@ def _close(**_: object) -> None:
 
 @worker_ready.connect
 def _on_ready(sender: object = None, **_: object) -> None:
-    """Reap this worker's leftovers from a previous life, then publish heartbeats."""
+    """Reap this worker's leftovers from a previous life, start the cells (threads pool: one
+    set for the whole worker), then publish heartbeats."""
     s = get_settings()
     try:
         import docker
@@ -95,6 +131,9 @@ def _on_ready(sender: object = None, **_: object) -> None:
         reap(docker.from_env(timeout=30), s.instance, owner=s.worker_name)
     except Exception as exc:  # noqa: BLE001
         log.warning("reaper failed: %s", exc)
+    pool = type(getattr(sender, "pool", None)).__module__
+    if "prefork" not in pool and "asynpool" not in pool:
+        _warm_now()
     threading.Thread(target=_heartbeat_loop, daemon=True, name="heartbeat").start()
 
 
@@ -146,6 +185,11 @@ def _heartbeat_loop() -> None:
             info["sandbox_ok"] = not missing and bool(_posture["checked"]) and not _posture["problems"]
             info["missing_images"] = missing
             info["self_check"] = _posture["problems"] if _posture["checked"] else "pending"
+            # the runner images' digests: the API's result cache keys on them
+            digests = {img: client.api.inspect_image(img)["Id"] for img in images().values()
+                       if img not in missing}
+            if digests:
+                store().r.hset(IMAGES, mapping=digests)
             # containers whose creating process died (a pool process or a whole worker on
             # this host: SIGKILL, OOM): warm ones, and a job's container not yet redelivered
             orphans = reap_orphans(client, s.instance)
@@ -155,7 +199,8 @@ def _heartbeat_loop() -> None:
                 # containers of this deployment older than any job can run: left by a dead
                 # worker process (SIGKILL, OOM) whose job was never redelivered
                 last_reap = time.monotonic()
-                reap(client, s.instance, older_than_s=s.max_job_s * 2 + 600, jobs_only=True)
+                reap(client, s.instance,
+                     older_than_s=s.cell_max_age_s + s.max_job_s * 2 + 600)
                 # warm containers of workers that are gone (e.g. a compose worker recreated
                 # under a new hostname): their owner has no heartbeat any more
                 gone = reap_departed(client, s.instance, store().live_workers(), older_than_s=120)
@@ -210,14 +255,22 @@ def release(sub_id: str) -> None:
     pipe.execute()
 
 
-def _kill_stale(sub_id: str) -> None:
-    """Best effort: remove what an earlier delivery of this job left running."""
+def _kill_stale(sub_id: str, cell: str | None, strict: bool = False) -> None:
+    """Stop what an earlier delivery of this job left running: its cell, unless that cell's
+    owner is alive (then it is a duplicate still running, or a cell serving another job).
+    `strict`: an unreachable engine raises SandboxUnavailable (the job is retried later)."""
+    if not cell:
+        return
+    sb = sandbox()
     try:
-        stale = sandbox().kill_job(sub_id)
-        if stale:
-            log.warning("%s: removed %d container(s) of an earlier delivery", sub_id, stale)
-    except Exception as exc:  # noqa: BLE001 - the orphan reaper catches what this misses
-        log.warning("%s: could not look for stale containers: %s", sub_id, exc)
+        stale = sb.kill_earlier(cell, store().live_workers())
+    except (DockerException, OSError, redis.RedisError) as exc:
+        if strict and not sb.engine_up():
+            raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
+        log.warning("%s: could not look for the earlier delivery's cell: %s", sub_id, exc)
+        return
+    if stale:
+        log.warning("%s: removed the cell of an earlier delivery", sub_id)
 
 
 def process(sub_id: str, retries: int = 0) -> str:
@@ -228,32 +281,23 @@ def process(sub_id: str, retries: int = 0) -> str:
     s = get_settings()
     st = store()
     record = st.get(sub_id)
-    if record is None:
+    if record is None or not record.get("request"):
         return "expired"
     if "result" in record:
         return "duplicate"
-    deliveries = st.count_delivery(sub_id)
-    sub = st.submission(sub_id)
-    if sub is None:
-        return "expired"
+    deliveries = st.start_delivery(sub_id)
+    sub = Submission.model_validate_json(record["request"])
     if deliveries > s.max_deliveries:
-        _kill_stale(sub_id)  # the last delivery's container, left by its killed worker
+        # the last delivery's cell, left by its killed worker
+        _kill_stale(sub_id, record.get("cell"))
         complete(st, sub_id, internal_error(
             f"gave up after {deliveries - 1} deliveries: the job kept killing its worker",
             sub.limits.model_dump()))
         return "poison"
-    st.mark_running(sub_id)
     try:
         sb = sandbox()
         if deliveries > 1 or retries:
-            try:
-                stale = sb.kill_job(sub_id)
-            except (DockerException, OSError) as exc:
-                if not sb.engine_up():
-                    raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
-                raise
-            if stale:
-                log.warning("%s: removed %d container(s) of an earlier delivery", sub_id, stale)
+            _kill_stale(sub_id, record.get("cell"), strict=True)
         fb = evaluate(sub, sb, ToolLimits(time_s=s.tool_time_s), tag=sub_id)
     except SandboxUnavailable:
         raise
@@ -268,16 +312,40 @@ def process(sub_id: str, retries: int = 0) -> str:
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
 def evaluate_task(self, sub_id: str) -> str:  # noqa: ANN001
-    try:
-        return process(sub_id, retries=self.request.retries or 0)
-    except SandboxUnavailable as exc:
-        s = get_settings()
-        done = self.request.retries or 0
-        if done >= s.sandbox_retries:
-            log.error("%s: docker engine still unreachable after %d retries; giving up", sub_id, done)
-            give_up(sub_id, f"the sandbox engine stayed unreachable through {done} retries: {exc}")
-            return "internal_error"
-        release(sub_id)
-        delay = s.retry_delay(done)
-        log.warning("%s: %s; retry %d/%d in %.0f s", sub_id, exc, done + 1, s.sandbox_retries, delay)
-        raise self.retry(exc=exc, countdown=delay, max_retries=s.sandbox_retries) from exc
+    return _run_ids(self, [sub_id])[0]
+
+
+@app.task(name=CHUNK_TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def evaluate_many_task(self, sub_ids: list[str]) -> list[str]:  # noqa: ANN001
+    """A chunk of a batch: one message, its submissions one after another in this slot.
+    A redelivered chunk skips those that already have a result."""
+    return _run_ids(self, list(sub_ids))
+
+
+def _run_ids(task, sub_ids: list[str]) -> list[str]:  # noqa: ANN001
+    """Evaluate these submissions in order; when the engine is unreachable, the rest of them
+    (this one included) go back to the queue as one retry with backoff."""
+    out = []
+    for i, sub_id in enumerate(sub_ids):
+        try:
+            out.append(process(sub_id, retries=task.request.retries or 0))
+        except SandboxUnavailable as exc:
+            s = get_settings()
+            rest = sub_ids[i:]
+            done = task.request.retries or 0
+            if done >= s.sandbox_retries:
+                log.error("%s: docker engine still unreachable after %d retries; giving up",
+                          rest, done)
+                for r in rest:
+                    give_up(r, f"the sandbox engine stayed unreachable through {done} retries: "
+                               f"{exc}")
+                return out + ["internal_error"] * len(rest)
+            for r in rest:
+                release(r)
+            delay = s.retry_delay(done)
+            log.warning("%s: %s; retry %d/%d in %.0f s", rest, exc, done + 1, s.sandbox_retries,
+                        delay)
+            args = [rest] if task.name == CHUNK_TASK_NAME else [rest[0]]
+            raise task.retry(args=args, exc=exc, countdown=delay,
+                             max_retries=s.sandbox_retries) from exc
+    return out

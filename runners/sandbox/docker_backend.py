@@ -1,16 +1,23 @@
-"""The Docker sandbox: one hardened, single-use container per job, taken from a warm pool.
+"""The Docker sandbox: jobs run in *cells*, hardened containers whose agent runs job after job.
 
-Container start costs 0.5-1.2 s, so a background thread keeps `pool_size` containers per image
-created, started and waiting (their agent has already imported its heavy tools). A job takes
-one, raises its memory limit to the job's own with `container.update()`, sends the job over the
-attach stream, reads the one result line back (bounded), then kills and removes the container.
-Nothing is ever copied out of a container: the only thing read is the agent's stdout stream.
+A job takes an idle cell of its image and memory limit (a cell's memory is fixed when it is
+created, so a job never waits for a `container.update()`), sends the job as one line on the
+cell's attach stream (kept open for the cell's life: no Docker API call per job) and reads the
+one result line back (bounded). The agent then sweeps the cell and reports on it; a background
+thread reads that report and either returns the cell to the idle set or retires it (kill and
+remove): a dirty sweep, `max_jobs`, `max_age`, or more idle cells than `idle_cells` per image.
+`max_jobs=1` is the single-use mode: the cell is removed right after its job.
+
+A background thread keeps `pool_size` idle cells per image started ahead of demand (the agent's
+template has imported and warmed the heavy tools by the time a job arrives); beyond that,
+cells are started on demand. Nothing is ever copied out of a container: the only thing read is
+the agent's stdout stream.
 
 When the engine itself cannot be reached (daemon restarting, socket gone), `run` raises
 `SandboxUnavailable` instead of returning a result: no user code ran to completion, so the
 worker retries the job later rather than blaming the code or giving up (see workers/tasks.py).
-Containers are labelled with the pid of the process that owns them, so a worker can remove
-those of its pool processes that died (SIGKILL, OOM) without waiting for the job's redelivery.
+Containers are labelled with the host and pid of the process that owns them, so a worker can
+remove those of its processes that died (SIGKILL, OOM) without waiting for the job's redelivery.
 """
 
 from __future__ import annotations
@@ -21,20 +28,31 @@ import os
 import queue
 import secrets
 import socket
-import struct
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from runners.base import Job, JobResult, StepResult
+from runners.sandbox.cells import (
+    RESULT_PREFIX,
+    SWEPT_PREFIX,
+    AttachStream,
+    Cell,
+    StreamClosed,
+    StreamOverflow,
+    StreamTimeout,
+    parse_line,
+)
 from runners.sandbox.hardening import LABEL, Profile, create_kwargs
 
 log = logging.getLogger("codefeedback.sandbox")
 MiB = 1024 * 1024
-RESULT_PREFIX = b"CFRESULT:"
+SWEEP_WAIT_S = 30.0
 
 
 class SandboxUnavailable(RuntimeError):
@@ -42,7 +60,7 @@ class SandboxUnavailable(RuntimeError):
 
 
 class DockerSandbox:
-    """`run(job) -> JobResult` on the local Docker engine, with a warm pool per image."""
+    """`run(job) -> JobResult` on the local Docker engine, in reusable cells."""
 
     def __init__(
         self,
@@ -51,30 +69,47 @@ class DockerSandbox:
         owner: str = "local",
         instance: str = "codefeedback",
         pool_size: int = 1,
+        idle_cells: int = 2,
+        max_jobs: int = 200,
+        max_age_s: float = 900.0,
         profile: Profile | None = None,
         tools_memory_mb: int = 384,
+        default_memory_mb: int = 512,
         max_result_bytes: int = 32 * MiB,
         images: list[str] | None = None,
         max_job_s: float = 600.0,
+        on_assign: Callable[[str, str], None] | None = None,
+        on_swept: Callable[[str | None, dict[str, Any]], None] | None = None,
     ) -> None:
         self.max_job_s = max_job_s
         self.client = client or docker.from_env(timeout=60)
         self.owner = owner
         self.instance = instance
         self.pool_size = pool_size
+        self.idle_cells = max(idle_cells, pool_size)
+        self.max_jobs = max(1, max_jobs)
+        self.max_age_s = max_age_s
         self.profile = profile or Profile()
         self.tools_memory_mb = tools_memory_mb
+        self.default_memory = (default_memory_mb + tools_memory_mb) * MiB
         self.max_result_bytes = max_result_bytes
-        self._pools: dict[str, queue.Queue[str]] = {}
+        self.on_assign = on_assign
+        self.on_swept = on_swept
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Cell]] = {}
+        self._cells: dict[str, Cell] = {}  # every live cell of this sandbox, idle or busy
+        self._sweeping: dict[str, int] = {}  # cells of an image whose sweep report is awaited
         self._image_ids: dict[str, tuple[str, float]] = {}
         self._images = list(images or [])
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._refiller: threading.Thread | None = None
+        self._sweeper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cell-sweep")
         self._remover_q: queue.Queue[str] = queue.Queue()
         self._remover = threading.Thread(target=self._remove_loop, daemon=True,
                                          name="sandbox-remover")
         self._remover.start()
+        self.stats: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def labels(self, state: str) -> dict[str, str]:
@@ -83,84 +118,130 @@ class DockerSandbox:
                 f"{LABEL}.pid": str(os.getpid())}
 
     def start_pool(self, images: list[str] | None = None) -> None:
-        """Start filling the warm pool for these images in the background."""
+        """Start keeping `pool_size` idle cells per image (in the background)."""
         if images:
             self._images = list(dict.fromkeys([*self._images, *images]))
-        if self.pool_size <= 0 or self._refiller is not None:
+        if self._refiller is not None:
             return
         self._refiller = threading.Thread(target=self._refill_loop, daemon=True,
                                           name="sandbox-pool")
         self._refiller.start()
 
     def close(self) -> None:
+        """Retire every cell of this sandbox (idle, sweeping or busy) and stop the threads."""
         self._stop.set()
         self._wake.set()
-        for q in self._pools.values():
-            while True:
-                try:
-                    self._remove(q.get_nowait())
-                except queue.Empty:
-                    break
+        self._sweeper.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            cells = list(self._cells.values())
+            self._idle.clear()
+        for cell in cells:
+            self._retire(cell, "shutdown")
         self._remover_q.put("")
         self._remover.join(timeout=30)
 
-    def reap(self, older_than_s: float | None = None, jobs_only: bool = False) -> int:
+    def reap(self, older_than_s: float | None = None) -> int:
         """Remove this owner's leftover containers (see `reap`)."""
         return reap(self.client, self.instance, None if older_than_s is not None else self.owner,
-                    older_than_s, jobs_only)
+                    older_than_s)
 
-    # ------------------------------------------------------------------ pool
-    def _pool(self, image: str) -> queue.Queue[str]:
-        return self._pools.setdefault(image, queue.Queue())
+    def _count(self, key: str, n: int = 1) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
 
-    def _create(self, image: str) -> str:
-        kwargs = create_kwargs(image, self.profile, self.labels("pooled"),
-                               self.tools_memory_mb * MiB)
+    # ------------------------------------------------------------------ cells
+    def _create(self, image: str, memory: int) -> Cell:
+        kwargs = create_kwargs(image, self.profile, self.labels("cell"), memory)
         kwargs["name"] = f"cfs-{self.instance}-{secrets.token_hex(6)}"
         container = self.client.containers.create(**kwargs)
         try:
             container.start()
+            handle = self.client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stream": 1})
         except Exception:
             self._remove(container.id)
             raise
-        return container.id
+        cell = Cell(cid=container.id, image=image, memory=memory, stream=AttachStream(handle),
+                    name=kwargs["name"])
+        with self._lock:
+            self._cells[cell.cid] = cell
+        self._count("created")
+        return cell
+
+    def _retire(self, cell: Cell, reason: str) -> None:
+        with self._lock:
+            self._cells.pop(cell.cid, None)
+            idle = self._idle.get(cell.image, [])
+            if cell in idle:
+                idle.remove(cell)
+        cell.stream.close()
+        self._remove(cell.cid)
+        self._count("retired")
+        self._count(f"retired:{reason}")
+        self._wake.set()
+
+    def _take(self, image: str, memory: int) -> Cell:
+        """An idle cell of this image and memory, or a new one."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(image, [])
+                cell = next((c for c in reversed(idle) if c.memory == memory), None)
+                if cell is not None:
+                    idle.remove(cell)
+            if cell is None:
+                break
+            if cell.age() >= self.max_age_s:
+                self._retire(cell, "max-age")
+            elif not cell.stream.alive():
+                self._retire(cell, "dead")
+            else:
+                self._wake.set()
+                return cell
+        if image not in self._images and self._refiller is not None:
+            self._images.append(image)
+        self._wake.set()
+        return self._create(image, memory)
+
+    def _give_back(self, cell: Cell) -> str | None:
+        """Return a swept cell to the idle set; the reason when it is retired instead."""
+        if cell.jobs >= self.max_jobs:
+            return "max-jobs"
+        if cell.age() >= self.max_age_s:
+            return "max-age"
+        if self._stop.is_set():
+            return "shutdown"
+        with self._lock:
+            idle = self._idle.setdefault(cell.image, [])
+            if len(idle) < self.idle_cells:
+                idle.append(cell)
+                return None
+        return "idle-limit"
 
     def _refill_loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             did = False
             for image in list(self._images):
-                q = self._pool(image)
-                if q.qsize() < self.pool_size:
+                with self._lock:
+                    idle = self._idle.setdefault(image, [])
+                    old = [c for c in idle if c.age() >= self.max_age_s]
+                    ready = sum(1 for c in idle if c.memory == self.default_memory)
+                    ready += self._sweeping.get(image, 0)  # about to be idle again
+                for cell in old:
+                    self._retire(cell, "max-age")
+                if ready - len(old) < self.pool_size:
                     try:
-                        q.put(self._create(image))
-                        did = True
-                        failures = 0
+                        cell = self._create(image, self.default_memory)
                     except (DockerException, OSError) as exc:
                         failures += 1
-                        log.warning("pool: cannot create a %s container: %s", image, exc)
+                        log.warning("pool: cannot create a %s cell: %s", image, exc)
+                        continue
+                    if self._give_back(cell) is not None:
+                        self._retire(cell, "idle-limit")
+                    did = True
+                    failures = 0
             if not did:
-                self._wake.wait(timeout=1.0 if failures == 0 else min(30, 2**failures))
+                self._wake.wait(timeout=5.0 if failures == 0 else min(30, 2**failures))
                 self._wake.clear()
-
-    def _take(self, image: str) -> str:
-        q = self._pool(image)
-        if image not in self._images and self._refiller is not None:
-            self._images.append(image)
-        while True:
-            try:
-                cid = q.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                state = self.client.api.inspect_container(cid)["State"]
-                if state.get("Running"):
-                    return cid
-            except (NotFound, APIError):
-                pass
-            self._remove(cid)
-        self._wake.set()
-        return self._create(image)
 
     def _remove(self, cid: str) -> None:
         self._remover_q.put(cid)
@@ -195,13 +276,16 @@ class DockerSandbox:
                 if cid and pending:  # the engine answers again: retry the backlog now
                     todo, cid = list(pending), None
 
-    def _image_id(self, image: str) -> str:
+    def image_id(self, image: str) -> str:
         """The image's content id (cached: it only changes when the image is rebuilt)."""
         cached = self._image_ids.get(image)
         if cached is None or time.monotonic() - cached[1] > 60:
             cached = (self.client.api.inspect_image(image)["Id"], time.monotonic())
             self._image_ids[image] = cached
-        return f"{image.split(':')[0]}@{cached[0]}"
+        return cached[0]
+
+    def _image_ref(self, image: str) -> str:
+        return f"{image.split(':')[0]}@{self.image_id(image)}"
 
     # ------------------------------------------------------------------ run
     def engine_up(self) -> bool:
@@ -217,160 +301,149 @@ class DockerSandbox:
         return not isinstance(exc, APIError) or not self.engine_up()
 
     def run(self, job: Job) -> JobResult:
-        """Run one job; raises SandboxUnavailable when the engine cannot be reached."""
+        """Run one job in a cell; raises SandboxUnavailable when the engine cannot be reached."""
+        memory = (job.memory_mb + self.tools_memory_mb) * MiB
         try:
-            cid = self._take(job.image)
+            cell = self._take(job.image, memory)
         except ImageNotFound:
             return JobResult(error=f"sandbox image {job.image} is not built", image=job.image)
         except (DockerException, OSError) as exc:
             if self._unavailable(exc):
                 raise SandboxUnavailable(f"docker engine unreachable: {exc}") from exc
             return JobResult(error=f"sandbox unavailable: {exc}", image=job.image)
+        if job.tag and self.on_assign is not None:
+            try:
+                self.on_assign(job.tag, cell.cid)
+            except Exception as exc:  # noqa: BLE001 - bookkeeping must not fail the job
+                log.warning("%s: could not record its cell: %s", job.tag, exc)
         try:
-            return self._run_in(cid, job)
+            result, retire = self._run_in(cell, job)
         except (DockerException, OSError) as exc:
+            self._retire(cell, "engine")
+            self._swept(job, cell, "retired", "engine")
             if self._unavailable(exc):
                 raise SandboxUnavailable(f"docker engine unreachable mid-job: {exc}") from exc
             return JobResult(error=f"sandbox failed: {exc}", image=job.image)
-        finally:
+        except BaseException:
+            self._retire(cell, "error")
+            self._swept(job, cell, "retired", "error")
+            raise
+        cell.jobs += 1
+        self._count("jobs")
+        if retire or self.max_jobs <= 1:
+            reason = retire or "single-use"
+            self._retire(cell, reason)
+            self._swept(job, cell, "retired", reason)
+        else:
+            with self._lock:
+                self._sweeping[cell.image] = self._sweeping.get(cell.image, 0) + 1
             try:
-                self.client.api.kill(cid)
-            except (DockerException, OSError):
-                pass
-            self._remove(cid)
-            self._wake.set()  # refill after the job, so the new container's start-up
-            # (engine work + the agent importing its tools) does not compete with this job
+                self._sweeper.submit(self._after, cell, job)
+            except RuntimeError:  # shutting down
+                self._retire(cell, "shutdown")
+        return result
 
-    def job_container_prefix(self, tag: str) -> str:
-        return f"cfs-{self.instance}-job-{tag}-"
-
-    def kill_job(self, tag: str) -> int:
-        """Remove containers still running an earlier delivery of this job (a dead worker's).
-
-        A container whose creating process is alive on this host is spared: that delivery is
-        still running (a duplicate message arrived meanwhile), and killing it would turn a good
-        program's verdict into runtime_error. Both deliveries finish; the first result stays.
-        """
-        prefix = self.job_container_prefix(tag)
-        killed = 0
-        here = socket.gethostname()
-        for c in self.client.containers.list(all=True, filters={"name": prefix},
-                                             ignore_removed=True):
-            labels = c.labels or {}
-            pid = labels.get(f"{LABEL}.pid", "")
-            if labels.get(f"{LABEL}.host") == here and pid.isdigit() and pid_alive(int(pid)) \
-                    and c.status == "running":
-                log.warning("%s: an earlier delivery is still running in %s; not killing it",
-                            tag, c.name)
-                continue
-            if c.name.startswith(prefix):
-                try:
-                    c.remove(force=True)
-                    killed += 1
-                except (NotFound, APIError):
-                    pass
-        return killed
-
-    def _run_in(self, cid: str, job: Job) -> JobResult:
-        api = self.client.api
-        if job.tag:
-            api.rename(cid, self.job_container_prefix(job.tag) + secrets.token_hex(4))
-        memory = (job.memory_mb + self.tools_memory_mb) * MiB
-        api.update_container(cid, mem_limit=memory, memswap_limit=memory)
-        sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stream": 1})
-        raw: socket.socket = getattr(sock, "_sock", sock)
-        deadline = time.monotonic() + min(job.total_time_s(), self.max_job_s) + 10.0
+    def _swept(self, job: Job, cell: Cell, outcome: str, reason: str | None,
+               cleaned: dict[str, Any] | None = None) -> None:
+        if self.on_swept is None:
+            return
         try:
-            raw.sendall(json.dumps(job.to_agent()).encode("utf-8", "surrogatepass") + b"\n")
-            marker = RESULT_PREFIX + job.nonce.encode() + b":"
-            data, complete = read_stdout_frames(raw, deadline, self.max_result_bytes, marker)
+            self.on_swept(job.tag, {"cell": cell.cid, "outcome": outcome, "reason": reason,
+                                    "cleaned": cleaned or {}})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: could not record the sweep: %s", job.tag, exc)
+
+    def _after(self, cell: Cell, job: Job) -> None:
+        """Wait for the cell's sweep report; reuse the cell or retire it."""
+        report = None
+        try:
+            line = cell.stream.read_line(SWEPT_PREFIX, time.monotonic() + SWEEP_WAIT_S,
+                                         self.max_result_bytes)
+            report = parse_line(line, SWEPT_PREFIX, job.nonce)
+        except (StreamClosed, StreamTimeout, StreamOverflow, OSError):
+            pass
         finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        result = parse_result(data, job.nonce)
-        if result is not None:
-            result.image = self._image_id(job.image)
-            return result
-        # No result line: the agent died (killed by user code, or OOM) or the job overran.
-        info = api.inspect_container(cid)
+            with self._lock:
+                self._sweeping[cell.image] -= 1
+        if report is None:
+            reason: str | None = "protocol"
+        elif not report.get("clean"):
+            reason = str(report.get("reason") or "unclean")
+        else:
+            reason = self._give_back(cell)
+        cleaned = (report or {}).get("cleaned") or {}
+        for kind, n in cleaned.items():
+            if isinstance(n, int) and n > 0:
+                self._count(f"swept:{kind}")
+        if reason is not None:
+            self._retire(cell, reason)
+        self._swept(job, cell, "clean" if reason is None else "retired", reason, cleaned)
+
+    def kill_earlier(self, cid: str, live_owners: set[str] | None = None) -> int:
+        """Stop an earlier delivery's job: remove the cell `cid` ran it in, unless the cell's
+        owner still lives (a duplicate delivery still running, or a cell that has moved on to
+        another job of its live worker). Returns the number of containers removed."""
+        try:
+            c = self.client.containers.get(cid)
+        except NotFound:
+            return 0
+        labels = c.labels or {}
+        if labels.get(f"{LABEL}.instance") != self.instance:
+            return 0
+        pid = labels.get(f"{LABEL}.pid", "")
+        if labels.get(f"{LABEL}.host") == socket.gethostname():
+            alive = pid.isdigit() and pid_alive(int(pid))
+        else:
+            alive = live_owners is None or labels.get(f"{LABEL}.owner") in live_owners
+        if alive:
+            log.warning("the earlier delivery's cell %s has a live owner; not killing it", c.name)
+            return 0
+        try:
+            c.remove(force=True)
+        except (NotFound, APIError):
+            return 0
+        return 1
+
+    def _run_in(self, cell: Cell, job: Job) -> tuple[JobResult, str | None]:
+        """Send the job, read its result; (result, why the cell must be retired or None)."""
+        deadline = time.monotonic() + min(job.total_time_s(), self.max_job_s) + 10.0
+        cell.stream.send_line(json.dumps(job.to_agent()).encode("utf-8", "surrogatepass"))
+        try:
+            line = cell.stream.read_line(RESULT_PREFIX + job.nonce.encode() + b":", deadline,
+                                         self.max_result_bytes)
+        except StreamTimeout:
+            return JobResult(lost="timeout", image=self._image_ref(job.image)), "overrun"
+        except StreamOverflow:
+            return JobResult(lost="output_limit", image=self._image_ref(job.image)), "protocol"
+        except StreamClosed:
+            return self._lost(cell), "killed"
+        payload = parse_line(line, RESULT_PREFIX, job.nonce)
+        if payload is None:
+            return JobResult(error="agent: unreadable result"), "protocol"
+        if "error" in payload and "steps" not in payload:
+            return JobResult(error=f"agent: {payload['error']}"), "protocol"
+        steps = {k: StepResult.from_json(v) for k, v in payload.get("steps", {}).items()}
+        return JobResult(steps=steps, agent=payload.get("agent") or {},
+                         image=self._image_ref(job.image)), None
+
+    def _lost(self, cell: Cell) -> JobResult:
+        """The stream ended before the result: the agent died (OOM), or the connection broke."""
+        api = self.client.api
+        info = api.inspect_container(cell.cid)
         state = info.get("State", {})
-        if complete and state.get("Running"):
+        if state.get("Running"):
             # end of stream but the agent still runs: give the engine a moment to report the
             # exit; if it still runs, the stream broke (engine connection lost), not the job
             for _ in range(20):
                 time.sleep(0.1)
-                info = api.inspect_container(cid)
+                info = api.inspect_container(cell.cid)
                 state = info.get("State", {})
                 if not state.get("Running"):
                     break
             else:
                 raise SandboxUnavailable("the attach stream to the sandbox broke mid-job")
-        image_id = info.get("Image")
-        if not complete:
-            lost = "timeout" if time.monotonic() >= deadline else "output_limit"
-        elif state.get("OOMKilled"):
-            lost = "oom"
-        else:
-            lost = "killed"
-        return JobResult(lost=lost, image=image_id)
-
-
-def read_stdout_frames(raw: socket.socket, deadline: float, cap: int,
-                       marker: bytes | None = None) -> tuple[bytes, bool]:
-    """Read Docker's multiplexed attach stream; keep stdout frames only, up to `cap`.
-
-    Stops at EOF, or as soon as a whole line starting with `marker` has arrived (waiting for
-    the container to stop would add the engine's teardown time to every job).
-    Returns (stdout bytes, complete) — complete is False when the deadline or cap was hit.
-    """
-    buf = bytearray()
-    out = bytearray()
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return bytes(out), False
-        raw.settimeout(min(remaining, 5.0))
-        try:
-            chunk = raw.recv(65536)
-        except TimeoutError:
-            continue
-        except OSError:
-            return bytes(out), True
-        if not chunk:
-            return bytes(out), True
-        buf.extend(chunk)
-        while len(buf) >= 8:
-            stream, size = buf[0], struct.unpack(">I", bytes(buf[4:8]))[0]
-            if len(buf) < 8 + size:
-                break
-            payload = bytes(buf[8 : 8 + size])
-            del buf[: 8 + size]
-            if stream == 1:
-                out.extend(payload)
-                if len(out) > cap:
-                    return bytes(out[:cap]), False
-                if marker is not None and b"\n" in payload:
-                    start = out.find(marker)
-                    if start >= 0 and out.find(b"\n", start) >= 0:
-                        return bytes(out), True
-
-
-def parse_result(data: bytes, nonce: str) -> JobResult | None:
-    """Find the agent's result line carrying this job's nonce; anything else is ignored."""
-    marker = RESULT_PREFIX + nonce.encode() + b":"
-    for line in data.splitlines():
-        if line.startswith(marker):
-            try:
-                payload: dict[str, Any] = json.loads(line[len(marker):])
-            except ValueError:
-                return None
-            if "error" in payload and "steps" not in payload:
-                return JobResult(error=f"agent: {payload['error']}")
-            steps = {k: StepResult.from_json(v) for k, v in payload.get("steps", {}).items()}
-            return JobResult(steps=steps, agent=payload.get("agent") or {})
-    return None
+        return JobResult(lost="oom" if state.get("OOMKilled") else "killed",
+                         image=info.get("Image"))
 
 
 def pid_alive(pid: int) -> bool:
@@ -452,20 +525,18 @@ def _age_s(container: Any) -> float:
 
 
 def reap(client: docker.DockerClient, instance: str, owner: str | None = None,
-         older_than_s: float | None = None, jobs_only: bool = False) -> int:
+         older_than_s: float | None = None) -> int:
     """Remove a deployment's leftover sandbox containers.
 
     With `owner`, every container of that worker (at its start: all are leftovers). With
-    `older_than_s`, the deployment's containers older than any job can run; `jobs_only` spares
-    idle pooled containers, which may wait for a job as long as they like.
+    `older_than_s`, the deployment's containers older than any cell may live (its owner retires
+    a cell at its maximum age, so an older one was left behind).
     """
     filters = {"label": [f"{LABEL}.instance={instance}"]}
     if owner is not None:
         filters["label"].append(f"{LABEL}.owner={owner}")
 
     def leftover(c: Any) -> bool:
-        if jobs_only and "-job-" not in c.name:
-            return False
         return older_than_s is None or _age_s(c) >= older_than_s
 
     return _remove_where(client, filters, leftover)
