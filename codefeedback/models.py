@@ -128,6 +128,11 @@ class Submission(_Strict):
     static_analysis: bool = True
     feedback_max_chars: int = Field(4000, ge=200, le=100_000)
     metadata: dict[str, Any] | None = None
+    cache: bool = Field(
+        True, description="Answer identical work from the result cache (CONTRACT v1.1): the same "
+        "language, code, tests, files, stdin, limits, static_analysis and feedback_max_chars, "
+        "judged by the same runner image and judge version, for the same API key. false forces "
+        "a run (whose result then refreshes the cache entry).")
 
     @field_validator("code", "stdin", "problem")
     @classmethod
@@ -251,6 +256,8 @@ class Feedback(BaseModel):
     feedback: str = ""
     environment: Environment | None = None
     reason: str | None = Field(None, description="Why internal_error, when it is one.")
+    cached: bool = Field(False, description="True when this result was answered from the result "
+                         "cache (identical earlier work) instead of a new run.")
 
 
 class SubmissionResource(BaseModel):
@@ -269,6 +276,8 @@ class SubmissionResource(BaseModel):
     metadata: dict[str, Any] | None = None
     created_at: float | None = None
     completed_at: float | None = None
+    cached: bool = Field(False, description="True when the result came from the result cache "
+                         "(identical earlier work of the same API key), not from a new run.")
 
 
 class BatchCreated(BaseModel):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
@@ -26,7 +28,17 @@ def create_app(settings: ApiSettings | None = None, configure_logging: bool = Tr
     if settings.auth == "off":
         logging.getLogger("codefeedback.api").warning(
             "CFS_AUTH=off: no API key is checked, whatever keys exist")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        hub = getattr(app.state, "completions", None)  # the ?wait listener, started lazily
+        if hub is not None:
+            app.state.completions = None
+            await hub.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="codefeedback",
         version=__version__,
         description="Execution feedback for LLM-generated code: static analysis and tests in "

@@ -40,7 +40,11 @@ class ApiSettings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch: int = 2000
     max_wait_s: int = 60
-    max_queue_depth: int = 20000
+    max_queue_depth: int = Field(20000, description="Submissions waiting in the queue (single "
+                                 "ones and batch items alike) before the API answers 429.")
+    batch_chunk: int = Field(4, ge=1, le=1000, description="Batch items per queue message "
+                             "(codefeedback.evaluate_many); 1 = one codefeedback.evaluate "
+                             "message per item.")
     queue_name: str = "codefeedback"
     worker_heartbeat_s: int = 15
     _key_hashes: dict[str, str] | None = PrivateAttr(None)

@@ -3,6 +3,14 @@
 One hash per submission (`cfs:sub:<id>`): the request, owner, status, timestamps, delivery
 count and the result. The result is written with HSETNX, so a re-delivered task can never
 replace a result with a different one. Everything expires after the result TTL.
+
+Completion is pushed: the script that writes a result also PUBLISHes on `cfs:done` (in the same
+round trip) the submission id, followed by `" <batch id>"` for a batch item; the API's listener
+(service/completion.py) wakes the requests waiting for it.
+
+Queue depth: `cfs:queued` counts submissions the API enqueued that have no result yet (the
+hash field `counted` marks them; the result script decrements once). The API compares it with
+the queue's message count, which it bounds: every message holds 1 to CFS_BATCH_CHUNK items.
 """
 
 from __future__ import annotations
@@ -20,6 +28,25 @@ SUB = "cfs:sub:"
 BATCH = "cfs:batch:"
 IDEM = "cfs:idem:"
 WORKER = "cfs:worker:"
+QUEUED = "cfs:queued"
+DONE_CHANNEL = "cfs:done"
+
+# KEYS: the submission hash, the queued counter.
+# ARGV: result JSON, completed_at, verdict, ttl, channel, submission id. Returns 1 if written.
+COMPLETE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'result', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'completed', 'completed_at', ARGV[2], 'verdict', ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+if redis.call('HDEL', KEYS[1], 'counted') == 1 then
+  if redis.call('DECR', KEYS[2]) < 0 then redis.call('SET', KEYS[2], 0) end
+end
+local batch = redis.call('HGET', KEYS[1], 'batch')
+local msg = ARGV[6]
+if batch then msg = msg .. ' ' .. batch end
+redis.call('PUBLISH', ARGV[5], msg)
+return 1
+"""
 
 
 def new_id(prefix: str) -> str:
@@ -33,6 +60,7 @@ class Store:
     def __init__(self, client: redis.Redis, ttl: int) -> None:
         self.r = client
         self.ttl = ttl
+        self._complete = client.register_script(COMPLETE_LUA)
 
     @classmethod
     def from_url(cls, url: str, ttl: int) -> Store:
@@ -65,17 +93,13 @@ class Store:
         pipe.execute()
 
     def complete(self, sub_id: str, feedback: Feedback) -> bool:
-        """Write the result once; returns False if a result was already there."""
-        key = SUB + sub_id
-        if not self.r.exists(key):
-            return False
-        written = self.r.hsetnx(key, "result", feedback.model_dump_json())
-        if written:
-            pipe = self.r.pipeline()
-            pipe.hset(key, mapping={"status": "completed", "completed_at": time.time(),
-                                    "verdict": feedback.verdict.value})
-            pipe.expire(key, self.ttl)
-            pipe.execute()
+        """Write the result once and publish the completion, in one round trip (one script:
+        exists check, HSETNX, status/completed_at/verdict, EXPIRE, PUBLISH on `cfs:done`).
+        Returns False if the submission is gone or a result was already there."""
+        written = self._complete(
+            keys=[SUB + sub_id, QUEUED],
+            args=[feedback.model_dump_json(), time.time(), feedback.verdict.value, self.ttl,
+                  DONE_CHANNEL, sub_id])
         return bool(written)
 
     def live_workers(self) -> set[str]:
@@ -96,27 +120,35 @@ class AsyncStore:
         self.ttl = ttl
 
     async def create(self, sub: Submission, owner: str, sub_id: str | None = None,
-                     batch: str | None = None) -> str:
+                     batch: str | None = None, result: Feedback | None = None,
+                     cache_key: str | None = None) -> str:
+        """Store a new submission: queued (and counted in `cfs:queued`), or, with `result`
+        (a cache hit), already completed."""
         sub_id = sub_id or new_id("sub")
-        mapping = {"request": sub.model_dump_json(), "owner": owner, "status": "queued",
-                   "language": sub.language, "created_at": time.time()}
-        if batch:
-            mapping["batch"] = batch
+        mapping = _record(sub, owner, time.time(), batch, result, cache_key)
         pipe = self.r.pipeline()
         pipe.hset(SUB + sub_id, mapping=mapping)
         pipe.expire(SUB + sub_id, self.ttl)
+        if result is None:
+            pipe.incrby(QUEUED, 1)
         await pipe.execute()
         return sub_id
 
-    async def create_many(self, subs: list[Submission], owner: str, batch: str) -> list[str]:
+    async def create_many(self, subs: list[Submission], owner: str, batch: str,
+                          results: list[Feedback | None] | None = None,
+                          cache_keys: list[str | None] | None = None) -> list[str]:
+        """Store a batch; items with a result (cache hits) are stored completed."""
         ids = [new_id("sub") for _ in subs]
+        results = results or [None] * len(subs)
+        cache_keys = cache_keys or [None] * len(subs)
         now = time.time()
         pipe = self.r.pipeline(transaction=False)
-        for sub_id, sub in zip(ids, subs, strict=True):
-            pipe.hset(SUB + sub_id, mapping={
-                "request": sub.model_dump_json(), "owner": owner, "status": "queued",
-                "language": sub.language, "created_at": now, "batch": batch})
+        for sub_id, sub, result, key in zip(ids, subs, results, cache_keys, strict=True):
+            pipe.hset(SUB + sub_id, mapping=_record(sub, owner, now, batch, result, key))
             pipe.expire(SUB + sub_id, self.ttl)
+        queued = sum(1 for r in results if r is None)
+        if queued:
+            pipe.incrby(QUEUED, queued)
         pipe.hset(BATCH + batch, mapping={"owner": owner, "ids": json.dumps(ids),
                                           "created_at": now})
         pipe.expire(BATCH + batch, self.ttl)
@@ -134,6 +166,15 @@ class AsyncStore:
         for sub_id in ids:
             pipe.hgetall(SUB + sub_id)
         return await pipe.execute()
+
+    async def without_result(self, ids: list[str]) -> list[bool]:
+        """For each id: True if the submission exists and has no result yet."""
+        pipe = self.r.pipeline(transaction=False)
+        for sub_id in ids:
+            pipe.exists(SUB + sub_id)
+            pipe.hstrlen(SUB + sub_id, "result")
+        flags = await pipe.execute()
+        return [bool(flags[i]) and not flags[i + 1] for i in range(0, len(flags), 2)]
 
     async def batch(self, batch_id: str) -> dict[str, str] | None:
         return await self.r.hgetall(BATCH + batch_id) or None
@@ -166,7 +207,40 @@ class AsyncStore:
         return out
 
     async def queue_depth(self, queue: str) -> int:
+        """Messages waiting in the Celery queue (a batch chunk is one message)."""
         return int(await self.r.llen(queue))
+
+    async def queued_items(self, queue: str, chunk: int) -> int:
+        """Submissions waiting, estimated: the `cfs:queued` counter (queued + running items
+        of this Redis database), kept between the bounds the queue's message count gives
+        (each message holds 1 to `chunk` items), so a counter that drifted (a submission
+        expired unrun, a purged queue) can never block or open the queue by itself."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.llen(queue)
+        pipe.get(QUEUED)
+        messages, counted = await pipe.execute()
+        messages = int(messages or 0)
+        try:
+            counted = int(counted or 0)
+        except ValueError:
+            counted = 0
+        return max(messages, min(counted, messages * max(1, chunk)))
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())
+
+
+def _record(sub: Submission, owner: str, now: float, batch: str | None,
+            result: Feedback | None, cache_key: str | None) -> dict[str, Any]:
+    mapping: dict[str, Any] = {"request": sub.model_dump_json(), "owner": owner,
+                               "status": "queued", "language": sub.language, "created_at": now}
+    if batch:
+        mapping["batch"] = batch
+    if cache_key:
+        mapping["cache_key"] = cache_key
+    if result is None:
+        mapping["counted"] = 1
+    else:
+        mapping.update(status="completed", completed_at=now, verdict=result.verdict.value,
+                       result=result.model_dump_json())
+    return mapping

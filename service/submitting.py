@@ -6,8 +6,10 @@ import json
 import time
 from typing import Any
 
-from codefeedback.models import Submission
+from codefeedback.models import Feedback, Submission
 from runners.pipeline import SubmissionError, check
+from runners.registry import resolve
+from service import cache
 from service.config import ApiSettings
 from service.errors import ApiError
 
@@ -36,6 +38,42 @@ def check_submission(sub: Submission, settings: ApiSettings, where: str = "") ->
     return sub.model_copy(update={"language": runner.id})
 
 
+def split(ids: list[str], size: int) -> list[list[str]]:
+    """`ids` in order, in as few parts of at most `size` as possible, of even sizes (5 by 4
+    gives 3 + 2, not 4 + 1: the parts run in parallel slots)."""
+    if not ids:
+        return []
+    parts = -(-len(ids) // max(1, size))
+    base, extra = divmod(len(ids), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + base + (1 if i < extra else 0)
+        out.append(ids[start:end])
+        start = end
+    return out
+
+
+def image_digests(app: Any) -> cache.ImageDigests:
+    state = app.state
+    if getattr(state, "image_digests", None) is None:
+        state.image_digests = cache.ImageDigests()
+    return state.image_digests
+
+
+async def from_cache(app: Any, r: Any, subs: list[Submission],
+                     owner: str) -> tuple[list[str | None], list[Feedback | None]]:
+    """Cache keys (None where no runner image digest is published yet) and hits (None for a
+    miss, or where the submission says `"cache": false`), one round trip for all."""
+    digests = image_digests(app)
+    keys: list[str | None] = []
+    for sub in subs:
+        runner = resolve(sub.language)
+        digest = await digests.get(r, runner.image) if runner else None
+        keys.append(cache.cache_key(sub, owner, digest) if digest else None)
+    wanted = [k if sub.cache else None for k, sub in zip(keys, subs, strict=True)]
+    return keys, await cache.alookup_many(r, wanted)
+
+
 def resource(sub_id: str, rec: dict[str, str], full: bool = True) -> dict[str, Any]:
     """The public submission resource from its stored hash."""
     req = json.loads(rec.get("request") or "{}")
@@ -49,10 +87,12 @@ def resource(sub_id: str, rec: dict[str, str], full: bool = True) -> dict[str, A
         "metadata": req.get("metadata"),
         "created_at": _f(rec.get("created_at")),
         "completed_at": _f(rec.get("completed_at")),
+        "cached": False,
     }
     if rec.get("result"):
         result = json.loads(rec["result"])
         out["status"] = "completed"
+        out["cached"] = bool(result.get("cached"))
         for key in ("verdict", "static", "compile", "tests", "run", "feedback", "environment"):
             out[key] = result.get(key)
         if not full:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from codefeedback.models import BatchCreated, BatchResource, Submission
 from service import metrics
+from service.completion import completions, wait_batch
 from service.deps import LimiterDep, OwnerDep, SettingsDep, StoreDep, json_body, parse
 from service.errors import ApiError
 from service.routes.submissions import (
@@ -23,7 +24,7 @@ from service.routes.submissions import (
     refund,
 )
 from service.store import new_id
-from service.submitting import check_submission, resource
+from service.submitting import check_submission, from_cache, resource
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 
@@ -55,12 +56,18 @@ async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
     for i, item in enumerate(items):
         sub = parse(Submission, item, where=f"submissions[{i}]: ")
         subs.append(check_submission(sub, settings, where=f"submissions[{i}]: "))  # type: ignore[arg-type]
-    await check_queue(store, settings, len(subs))
+    keys, hits = await from_cache(request.app, store.r, subs, who)
+    misses = sum(1 for h in hits if h is None)
+    if misses:
+        await check_queue(store, settings, misses)
     await charge(lim, who, len(subs))  # every item counts against the daily quota
     batch_id = new_id("bat")
     try:
-        ids = await store.create_many(subs, who, batch_id)
-        await enqueue(request.app, ids)
+        # cache hits are stored completed and never enqueued; the rest goes out in chunks
+        ids = await store.create_many(subs, who, batch_id, results=hits, cache_keys=keys)
+        todo = [i for i, hit in zip(ids, hits, strict=True) if hit is None]
+        if todo:
+            await enqueue(request.app, todo, settings.batch_chunk)
     except BaseException:
         await refund(lim, who, len(subs))
         raise
@@ -73,13 +80,20 @@ async def create_batch(request: Request, store: StoreDep, settings: SettingsDep,
 @router.get("/batches/{batch_id}", response_model=BatchResource,
             responses={404: err("Unknown id, or another key's batch"), **READ_ERRORS},
             summary="Progress and results of a batch, in request order")
-async def get_batch(batch_id: str, store: StoreDep, who: OwnerDep,
-                    full: bool = Query(False, description="Full resources instead of summaries")
+async def get_batch(request: Request, batch_id: str, store: StoreDep, who: OwnerDep,
+                    settings: SettingsDep,
+                    full: bool = Query(False, description="Full resources instead of summaries"),
+                    wait: float = Query(0, ge=0, le=60, allow_inf_nan=False,
+                                        description="Seconds to wait until every submission of "
+                                        "the batch is completed (0-60)"),
                     ) -> JSONResponse:
     rec = await store.batch(batch_id) if len(batch_id) <= 100 else None
     if rec is None or rec.get("owner") != who:
         raise ApiError(404, "not_found", "no batch with this id")
     ids = json.loads(rec["ids"])
+    wait = min(wait, settings.max_wait_s)
+    if wait:
+        await wait_batch(completions(request.app), store, batch_id, ids, wait)
     records = await store.get_many(ids)
     subs = [resource(i, r, full=full) if r else
             {"id": i, "status": "completed", "verdict": None, "feedback": "expired"}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -13,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from codefeedback.models import ErrorResponse, Submission, SubmissionResource
 from service import metrics
+from service.completion import completions, wait_record
 from service.deps import (
     LimiterDep,
     OwnerDep,
@@ -25,8 +24,8 @@ from service.deps import (
 from service.errors import ApiError
 from service.ratelimit import Limited, Limiter
 from service.store import new_id
-from service.submitting import check_submission, resource
-from workers.names import TASK_NAME
+from service.submitting import check_submission, from_cache, resource, split
+from workers.names import CHUNK_TASK_NAME, TASK_NAME
 
 router = APIRouter(prefix="/v1", tags=["submissions"])
 EXAMPLE = {"language": "python", "code": "def add(a, b):\n    return a + b\n",
@@ -54,19 +53,27 @@ ERRORS = AUTH_ERRORS | {
 }
 
 
-async def enqueue(app: Any, ids: list[str]) -> None:
+async def enqueue(app: Any, ids: list[str], chunk: int = 1) -> None:
+    """One TASK_NAME message per id (chunk 1), or CHUNK_TASK_NAME messages of up to `chunk`
+    ids each, in request order (batches: CFS_BATCH_CHUNK)."""
     cel = celery_app(app)
+    if chunk <= 1:
+        messages = [(TASK_NAME, [sub_id]) for sub_id in ids]
+    else:
+        messages = [(CHUNK_TASK_NAME, [part]) for part in split(ids, chunk)]
 
     def publish() -> None:
         with cel.producer_or_acquire() as producer:
-            for sub_id in ids:
-                cel.send_task(TASK_NAME, args=[sub_id], producer=producer)
+            for name, args in messages:
+                cel.send_task(name, args=args, producer=producer)
 
     await run_in_threadpool(publish)
 
 
 async def check_queue(store: StoreDep, settings: SettingsDep, adding: int) -> None:
-    depth = await store.queue_depth(settings.queue_name)
+    """429 when the submissions waiting (single ones and batch items alike; estimated by
+    AsyncStore.queued_items) plus `adding` would pass CFS_MAX_QUEUE_DEPTH."""
+    depth = await store.queued_items(settings.queue_name, settings.batch_chunk)
     if depth + adding > settings.max_queue_depth:
         raise ApiError(429, "queue_full", f"the queue holds {depth} jobs; try again later",
                        {"Retry-After": "5"})
@@ -88,15 +95,11 @@ async def charge(lim: Limiter, who: str, n: int) -> None:
         raise ApiError(429, exc.code, exc.message, {"Retry-After": str(exc.retry_after)}) from None
 
 
-async def wait_for(store: StoreDep, sub_id: str, seconds: float) -> dict[str, str] | None:
-    deadline = time.monotonic() + seconds
-    delay = 0.01
-    while True:
-        rec = await store.get(sub_id)
-        if rec is None or rec.get("result") or time.monotonic() >= deadline:
-            return rec
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.1)
+async def wait_for(app: Any, store: StoreDep, sub_id: str, seconds: float,
+                   owner: str | None = None) -> dict[str, str] | None:
+    """The record once it has a result (woken by the completion listener, never a sleep
+    loop), or after `seconds`; at once for an unknown id or another owner's."""
+    return await wait_record(completions(app), store, sub_id, seconds, owner)
 
 
 @router.post(
@@ -132,20 +135,24 @@ async def submit(request: Request, store: StoreDep, settings: SettingsDep, who: 
                            "this Idempotency-Key was used with a different body") from None
     if created:
         try:
-            await check_queue(store, settings, 1)
+            (cache_key,), (hit,) = await from_cache(request.app, store.r, [sub], who)
+            if hit is None:
+                await check_queue(store, settings, 1)
             await charge(lim, who, 1)
         except ApiError:
             if key is not None:  # nothing was made: let a retry with this key try again
                 await store.release_idempotent(who, key, sub_id)
             raise
         try:
-            await store.create(sub, who, sub_id)
-            await enqueue(request.app, [sub_id])
+            # a cache hit is stored completed (its own id and metadata) and never enqueued
+            await store.create(sub, who, sub_id, result=hit, cache_key=cache_key)
+            if hit is None:
+                await enqueue(request.app, [sub_id])
         except BaseException:
             await refund(lim, who, 1)
             raise
         metrics.SUBMISSIONS.labels(language=sub.language).inc()
-    rec = await wait_for(store, sub_id, wait) if wait else await store.get(sub_id)
+    rec = await wait_for(request.app, store, sub_id, wait) if wait else await store.get(sub_id)
     if rec is None:  # created moments ago; only an expired idempotent replay lands here
         raise ApiError(404, "not_found", f"submission {sub_id} has expired")
     body = resource(sub_id, rec)
@@ -157,11 +164,12 @@ async def submit(request: Request, store: StoreDep, settings: SettingsDep, who: 
 @router.get("/submissions/{sub_id}", response_model=SubmissionResource,
             responses={404: err("Unknown id, or another key's submission"), **READ_ERRORS},
             summary="Read one submission and its result")
-async def get_submission(sub_id: str, store: StoreDep, who: OwnerDep,
+async def get_submission(request: Request, sub_id: str, store: StoreDep, who: OwnerDep,
                          wait: float = Query(0, ge=0, le=60, allow_inf_nan=False,
                                              description="Seconds to wait for the result (0-60)"),
                          ) -> JSONResponse:
-    rec = await (wait_for(store, sub_id, wait) if wait else store.get(sub_id)) \
+    rec = await (wait_for(request.app, store, sub_id, wait, who) if wait
+                 else store.get(sub_id)) \
         if len(sub_id) <= 100 else None
     if rec is None or rec.get("owner") != who:
         raise ApiError(404, "not_found", "no submission with this id")
