@@ -18,8 +18,13 @@ At the end it reports, and exits non-zero unless all are 0:
   gave up      jobs whose worker was killed on each of 3 deliveries, given up with
                internal_error as designed (not a wrong verdict; listed separately: with
                kills every 5-20 s about one job in a thousand is that unlucky);
-  leftovers    sandbox containers of the deployment still holding a job (`-job-` name), or
-               warm containers whose creating process is dead, 15 s after the last result.
+  leftovers    sandbox containers of the deployment still holding a job, or containers whose
+               creating process is dead, 15 s after the last result. A container holds a job
+               when it ran it (`cfs:sub:<id>` field `cell`, docs/CELLS.md; or, single-use
+               containers of before cells, a `-job-<id>-` name) and was not swept clean after
+               it (field `sweep`: outcome `clean` for that cell). The records are read with
+               `--redis URL`, or through the compose project's redis container when
+               `--compose-worker` is given; without either only names and dead owners count.
 Submissions go one by one (`--concurrency` in flight), honouring 429 + Retry-After.
 `--json` prints the report as JSON (the chaos test runs this with `--n 60`).
 """
@@ -230,7 +235,61 @@ async def drive(url: str, jobs: list[Job], concurrency: int, timeout: float,
                     job.final = None
 
 
-def leftovers(instance: str | None, settle_s: float) -> dict[str, list[str]]:
+class CellRecords:
+    """Fields `cell` and `sweep` of submissions, from Redis (redis-py, or `redis-cli` in a
+    container through `docker exec`)."""
+
+    def __init__(self, redis_url: str | None = None, container: str | None = None) -> None:
+        self.redis_url = redis_url
+        self.container = container
+
+    @classmethod
+    def for_compose_worker(cls, worker: str) -> CellRecords | None:
+        import docker
+
+        client = docker.from_env(timeout=30)
+        project = client.containers.get(worker).labels.get("com.docker.compose.project")
+        found = client.containers.list(filters={"label": [
+            f"com.docker.compose.project={project}", "com.docker.compose.service=redis"]})
+        return cls(container=found[0].id) if project and found else None
+
+    def read(self, ids: list[str]) -> dict[str, tuple[set[str], dict]]:
+        pairs: list[tuple[str | None, str | None]] = []
+        if self.redis_url:
+            import redis
+
+            pipe = redis.Redis.from_url(self.redis_url, decode_responses=True).pipeline()
+            for i in ids:
+                pipe.hmget(f"cfs:sub:{i}", ["cell", "sweep"])
+            pairs = [tuple(r) for r in pipe.execute()]
+        elif self.container:
+            import subprocess
+
+            script = "".join(f"HMGET cfs:sub:{i} cell sweep\n" for i in ids)
+            out = subprocess.run(["docker", "exec", "-i", self.container, "redis-cli", "--raw"],
+                                 input=script, capture_output=True, text=True, timeout=120,
+                                 check=True).stdout.split("\n")
+            pairs = [(out[2 * k] or None, out[2 * k + 1] or None) for k in range(len(ids))]
+        records = {}
+        for i, (cell, raw) in zip(ids, pairs, strict=False):
+            cells = {cell} if cell else set()
+            sweep: dict = {}
+            try:
+                sweep = json.loads(raw) if raw else {}
+            except ValueError:
+                sweep = {}
+            if sweep.get("cell"):
+                cells.add(sweep["cell"])
+            records[i] = (cells, sweep)
+        return records
+
+
+def _same(cid: str, ref: str) -> bool:
+    return len(ref) >= 12 and (cid.startswith(ref) or ref.startswith(cid))
+
+
+def leftovers(instance: str | None, settle_s: float, job_ids: list[str] | None = None,
+              records: CellRecords | None = None) -> dict[str, list[str]]:
     if not instance:
         return {}
     import docker
@@ -238,19 +297,30 @@ def leftovers(instance: str | None, settle_s: float) -> dict[str, list[str]]:
     from_label = "codefeedback.sandbox"
     client = docker.from_env(timeout=60)
     deadline = time.monotonic() + settle_s
+    job_ids = job_ids or []
     while True:
         found = client.containers.list(all=True, ignore_removed=True,
                                        filters={"label": [f"{from_label}.instance={instance}"]})
-        jobs = [c.name for c in found if "-job-" in c.name]
+        held: set[str] = set()  # container ids still holding a job
+        for c in found:
+            if "-job-" in c.name:  # single-use containers named after their job (before cells)
+                held.add(c.id)
+        if records is not None and job_ids and found:
+            for cells, sweep in records.read(job_ids).values():
+                clean = sweep.get("cell") if sweep.get("outcome") == "clean" else None
+                for c in found:
+                    if any(_same(c.id, ref) for ref in cells) and not (clean and _same(c.id, clean)):
+                        held.add(c.id)
+        jobs = [c.name for c in found if c.id in held]
         dead = []
         for c in found:
             pid = (c.labels or {}).get(f"{from_label}.pid", "")
             host = (c.labels or {}).get(f"{from_label}.host")
-            if "-job-" not in c.name and pid.isdigit() and host == os.uname().nodename \
+            if c.id not in held and pid.isdigit() and host == os.uname().nodename \
                     and not os.path.exists(f"/proc/{pid}"):
                 dead.append(c.name)
         if (not jobs and not dead) or time.monotonic() >= deadline:
-            return {"job_containers": jobs, "dead_owner_pool_containers": dead}
+            return {"job_containers": jobs, "dead_owner_containers": dead}
         time.sleep(1)
 
 
@@ -310,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instance", help="the deployment's CFS_INSTANCE, to look for leftovers "
                                        "(default: the compose project name 'codefeedback')")
     ap.add_argument("--no-leftover-check", action="store_true")
+    ap.add_argument("--redis", help="Redis URL of the deployment, to read which cell ran each "
+                                    "job (default with --compose-worker: its project's redis "
+                                    "container)")
     ap.add_argument("--timeout", type=float, default=3600, help="overall deadline, s")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -330,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         killer.stop.set()
     wall = time.monotonic() - t0
     instance = None if a.no_leftover_check else (a.instance or "codefeedback")
-    left = leftovers(instance, 15)
+    records = CellRecords(redis_url=a.redis) if a.redis else None
+    if records is None and a.compose_worker and instance:
+        records = CellRecords.for_compose_worker(a.compose_worker)
+    left = leftovers(instance, 15, [j.id for j in jobs if j.id], records)
     rep = report(jobs, len(killer.kills), wall, left)
     if a.json:
         print(json.dumps(rep, indent=1))

@@ -16,6 +16,7 @@ e.g. for `bench/load_faults.py --worker-pid`); Ctrl-C stops it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -376,7 +377,29 @@ class HostStack:
         raise AssertionError(f"{sub_id} never reached {status} (deliveries {deliveries}): "
                              f"{self.record(sub_id)}")
 
+    def cells_of(self, sub_id: str) -> tuple[set[str], dict]:
+        """The ids of the containers that ran this submission, and its sweep record.
+
+        With cells (docs/CELLS.md) containers are not named after a job: `cfs:sub:<id>` field
+        `cell` holds the container id of the latest delivery's cell (written before the job
+        is sent to it) and `sweep` (JSON, once the cell was swept after the job) names it too.
+        """
+        rec = self.rds().hmget(f"cfs:sub:{sub_id}", ["cell", "sweep"])
+        ids = {rec[0]} if rec[0] else set()
+        sweep: dict = {}
+        if rec[1]:
+            try:
+                sweep = json.loads(rec[1])
+            except ValueError:
+                sweep = {}
+            if sweep.get("cell"):
+                ids.add(sweep["cell"])
+        return ids, sweep
+
     def containers(self, sub_id: str | None = None, docker_client=None) -> list:  # noqa: ANN001
+        """The deployment's sandbox containers; with `sub_id`, those that ran that submission
+        (its cell, from Redis; or, single-use containers of before cells, named `-job-<id>-`).
+        A cell that ran it may since serve other jobs: see `holding`."""
         import docker
 
         from runners.sandbox.hardening import LABEL
@@ -385,8 +408,19 @@ class HostStack:
         found = client.containers.list(all=True, filters={
             "label": [f"{LABEL}.instance={self.tag}"]}, ignore_removed=True)
         if sub_id is not None:
-            found = [c for c in found if f"-job-{sub_id}-" in c.name]
+            ids, _ = self.cells_of(sub_id)
+            found = [c for c in found if f"-job-{sub_id}-" in c.name
+                     or any(c.id.startswith(i) or i.startswith(c.id) for i in ids if len(i) >= 12)]
         return found
+
+    def holding(self, sub_id: str, docker_client=None) -> list:  # noqa: ANN001
+        """Containers that still hold something of this submission: one that ran it and has
+        not been swept clean after it (a cell whose sweep after the job said `clean` is back in
+        service and holds nothing of it; a retired cell must be gone)."""
+        _, sweep = self.cells_of(sub_id)
+        clean = sweep.get("cell") if sweep.get("outcome") == "clean" else None
+        return [c for c in self.containers(sub_id, docker_client)
+                if not (clean and (c.id.startswith(clean) or clean.startswith(c.id)))]
 
 
 def secrets_hex() -> str:

@@ -40,7 +40,8 @@ def sleeper(seconds: float) -> dict:
 
 def job_container(stack: HostStack, sub_id: str, seconds: float = 60,
                   not_in: set[str] = frozenset()):  # noqa: ANN201
-    """The container running this job (named after the submission), once it exists."""
+    """The container running this job (its cell, from `cfs:sub:<id>` field `cell`), once it
+    exists."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = [c for c in stack.containers(sub_id) if c.status == "running"
@@ -52,10 +53,11 @@ def job_container(stack: HostStack, sub_id: str, seconds: float = 60,
 
 
 def assert_no_container(stack: HostStack, sub_id: str, within: float = 5) -> None:
-    """SECURITY.md invariant 4: nothing of the job left within 5 s of its verdict."""
+    """SECURITY.md invariant 4: nothing of the job left within 5 s of its verdict: every
+    container that ran it is gone, or (a cell) was swept clean after it and serves on."""
     deadline = time.monotonic() + within
     while True:
-        left = stack.containers(sub_id)
+        left = stack.holding(sub_id)
         if not left:
             return
         if time.monotonic() >= deadline:
@@ -279,7 +281,7 @@ def test_load_with_faults_short(stack: HostStack) -> None:
     with contextlib.redirect_stdout(buf):
         rc = main(["--url", stack.url, "--n", "40", "--worker-pid", str(stack.worker.pid),
                    "--kill-every", "5,12", "--instance", stack.tag, "--timeout", "400",
-                   "--json", "--concurrency", "12"])
+                   "--json", "--concurrency", "12", "--redis", stack.redis_url])
     rep = json.loads(buf.getvalue())
     summary = {k: rep[k] for k in ("jobs", "completed", "kills", "lost", "duplicated",
                                    "wrong_verdicts", "gave_up_after_kills", "leftover_containers",
