@@ -35,7 +35,8 @@ def make_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # many cells driven from one process (threads); CLI --pool/--concurrency override
+        # many cells driven from one process (threads). Celery takes `--pool=prefork` for
+        # "not given", so the prefork pool is chosen with CFS_WORKER_POOL=prefork.
         worker_pool=s.worker_pool,
         worker_concurrency=s.slots,
         task_time_limit=hard,

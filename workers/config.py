@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CFS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CFS_", extra="ignore", env_ignore_empty=True)
 
     redis_url: str = "redis://localhost:6379/0"
     result_ttl: int = Field(7 * 86400, gt=0)
@@ -21,7 +21,10 @@ class WorkerSettings(BaseSettings):
                            description="Idle cells per runner image started ahead of demand.")
     slots: int = Field(4, ge=1, description="Jobs one worker runs at once (threads).")
     worker_pool: str = Field("threads", description="Celery pool: threads (default) or prefork.")
-    idle_cells: int = Field(2, ge=0, description="Idle cells kept per runner image.")
+    idle_cells: int | None = Field(None, ge=0, description="Idle cells kept per runner image "
+                                                           "(default: slots).")
+    idle_total: int | None = Field(None, ge=0, description="Idle cells kept per worker, all "
+                                                           "images together (default: 2 x slots).")
     cell_max_jobs: int = Field(200, ge=1, description="Retire a cell after this many jobs "
                                                       "(1 = a fresh container per job).")
     cell_max_age_s: float = Field(900, gt=0, description="Retire a cell this old (s).")

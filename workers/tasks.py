@@ -88,7 +88,9 @@ def sandbox() -> DockerSandbox:
             try:
                 sb = DockerSandbox(
                     owner=s.worker_name, instance=s.instance, pool_size=s.pool_size,
-                    idle_cells=s.idle_cells, max_jobs=s.cell_max_jobs,
+                    idle_cells=s.idle_cells if s.idle_cells is not None else s.slots,
+                    idle_total=s.idle_total if s.idle_total is not None else 2 * s.slots,
+                    max_jobs=s.cell_max_jobs,
                     max_age_s=s.cell_max_age_s,
                     profile=Profile(pids_limit=s.sandbox_pids, cpus=s.sandbox_cpus,
                                     runtime=s.sandbox_runtime),

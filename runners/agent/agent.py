@@ -10,10 +10,12 @@ only (it must work in every runner image). Trust model:
 * The agent is the container's PID 1 (no docker-init): an init of the sandbox uid would be
   dumpable and share the container's stdout. As PID 1 it cannot be signalled from inside the
   container, and it reaps every orphan (it is also a child subreaper, for runs outside Docker).
-* Heavy tools (``CF_PRELOAD``, ``CF_WARMUP``) live in a separate *template* process, a fork-server
-  started before the first job: it imports and warms them once, then for each ``fork`` step
-  forks a fresh child that reads its step from the agent. The template never holds a job's data
-  (it only receives file descriptors), never runs user code, and is checked after every job.
+* Heavy tools (``CF_TEMPLATES``) live in separate *template* processes, fork-servers started
+  before the first job: each imports and warms its tools once, then for each ``fork`` step of
+  its modules forks a fresh child that reads its step from the agent. A template never holds a
+  job's data (it only receives file descriptors), never runs user code, and is checked after
+  every job. A fork costs more the more memory the template has, so light steps (the syntax
+  check, the script harness) have a light template of their own.
 * Each step runs in its own session with every rlimit set by the child itself, a wall-clock
   deadline and an output cap. After every phase all other processes are stopped and killed.
 * Between jobs the *sweep* (see `Cell.sweep`) empties every writable place without following
@@ -29,6 +31,7 @@ Protocol: one JSON job per line in; for each job two lines out:
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -375,31 +378,51 @@ def run_module(fork: dict, env: dict) -> None:
 
 
 # ------------------------------------------------------------------------------ the template
-def preload() -> list[str]:
-    """Import heavy analysers/test runners and warm them (in the template only)."""
+def preload(modules: list[str], warmup: str) -> list[str]:
+    """Import heavy analysers/test runners and warm them (in a template only)."""
     loaded = []
-    for name in filter(None, os.environ.get("CF_PRELOAD", "").split(",")):
+    for name in modules:
         try:
-            importlib.import_module(name.strip())
-            loaded.append(name.strip())
+            importlib.import_module(name)
+            loaded.append(name)
         except Exception:  # a missing optional tool must not kill the agent
             pass
-    warm = os.environ.get("CF_WARMUP", "")
-    if warm:
-        module, _, func = warm.partition(":")
+    if warmup:
+        module, _, func = warmup.partition(":")
         try:
             getattr(importlib.import_module(module), func or "main")()
-            loaded.append(warm)
+            loaded.append(warmup)
         except BaseException:  # noqa: BLE001 - warm-up is an optimisation only
             pass
     return loaded
 
 
-def template_main(sock: socket.socket) -> None:
+def template_specs() -> list[tuple[str, list[str], str]]:
+    """(name, modules, warm-up) of each template, from the image's environment:
+    ``CF_TEMPLATES="light=mod,mod;heavy=mod@module:function"`` (forking costs grow with a
+    template's memory, so light steps get a light template), or the single-template
+    ``CF_PRELOAD`` / ``CF_WARMUP``."""
+    specs = []
+    for part in filter(None, os.environ.get("CF_TEMPLATES", "").split(";")):
+        name, _, rest = part.partition("=")
+        mods, _, warm = rest.partition("@")
+        specs.append((name.strip(), [m.strip() for m in mods.split(",") if m.strip()],
+                      warm.strip()))
+    if not specs and (os.environ.get("CF_PRELOAD") or os.environ.get("CF_WARMUP")):
+        specs.append(("default", [m.strip() for m in os.environ.get("CF_PRELOAD", "").split(",")
+                                  if m.strip()], os.environ.get("CF_WARMUP", "")))
+    return specs
+
+
+def template_main(sock: socket.socket, modules: list[str], warmup: str) -> None:
     """The fork-server loop. Receives fds only; each request forks a child that forks the step
     and exits, so the step is re-parented to the agent (PID 1 / subreaper), which waits for it."""
     set_name("cf-template")
-    loaded = preload()
+    loaded = preload(modules, warmup)
+    # Everything imported so far is moved out of the collector's reach: a forked child's
+    # collections then do not write to (and copy) the template's pages.
+    gc.collect()
+    gc.freeze()
     sock.sendall(json.dumps({"ready": loaded}).encode() + b"\n")
     while True:
         try:
@@ -453,29 +476,37 @@ def step_child(fds: list[int]) -> None:
 
 
 class Template:
-    """The agent's handle on the fork-server."""
+    """The agent's handle on one fork-server."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, modules: list[str], warmup: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
             try:
                 ours.close()
-                template_main(theirs)
+                template_main(theirs, modules, warmup)
             finally:
                 os._exit(1)
         theirs.close()
+        self.name = name
+        self.modules = modules
         self.pid = pid
         self.sock = ours
         self.file = ours.makefile("rb")
         self.loaded: list[str] = []
-        ours.settimeout(300)
+
+    def wait_ready(self) -> None:
+        self.sock.settimeout(300)
         line = self.file.readline(65536)
         # a fork takes milliseconds; a template stopped by user code must not hang the agent
-        ours.settimeout(20)
-        self.loaded = json.loads(line).get("ready", []) if line else []
+        self.sock.settimeout(20)
         if not line:
-            raise OSError("the template did not start")
+            raise OSError(f"the template {self.name} did not start")
+        self.loaded = json.loads(line).get("ready", [])
+
+    def serves(self, module: str) -> bool:
+        return any(m == module or m.startswith(module + ".") or module.startswith(m + ".")
+                   for m in self.modules)
 
     def spawn(self, fds: list[int]) -> int:
         socket.send_fds(self.sock, [b"F"], fds)
@@ -520,6 +551,15 @@ class Running:
         self.oom_before = read_oom_kills()
         self.stdin_rest = b""
         self.stdin_fd: int | None = None
+        self.pidfd: int | None = None  # readable once the process has exited
+
+
+def pick(templates: list[Template], step: dict) -> Template | None:
+    """The template that has the step's module preloaded (else the last, the fullest)."""
+    fork = step.get("fork")
+    if not fork or not templates:
+        return None
+    return next((t for t in templates if t.serves(fork["module"])), templates[-1])
 
 
 def start(step: dict, template: Template | None) -> Running:
@@ -529,7 +569,7 @@ def start(step: dict, template: Template | None) -> Running:
     in_r, in_w = os.pipe()
     started = time.monotonic()
     mine = [out_w, err_w, in_r] + ([rep_w] if rep_w is not None else [])
-    if step.get("fork") and template is not None:
+    if template is not None:
         ctl_r, ctl_w = os.pipe()
         try:
             pid = template.spawn([ctl_r, in_r, out_w, err_w] + ([rep_w] if rep_w else []))
@@ -566,6 +606,10 @@ def start(step: dict, template: Template | None) -> Running:
     run = Running(step, pid, fds, started)
     run.stdin_rest = (step.get("stdin") or "").encode("utf-8", "surrogatepass")
     run.stdin_fd = in_w
+    try:
+        run.pidfd = os.pidfd_open(pid)
+    except (OSError, AttributeError):  # no pidfds: the phase loop polls more often instead
+        run.pidfd = None
     return run
 
 
@@ -595,28 +639,34 @@ def kill_group(run: Running) -> None:
         pass
 
 
-def run_phase(steps: list[dict], template: Template | None) -> dict[str, dict]:
+def run_phase(steps: list[dict], templates: list[Template]) -> dict[str, dict]:
     """Run steps concurrently; return their results keyed by id."""
     sel = selectors.DefaultSelector()
     running: dict[int, Running] = {}
     results: dict[str, dict] = {}
     for step in steps:
         try:
-            run = start(step, template)
+            run = start(step, pick(templates, step))
         except (OSError, ValueError) as exc:
             results[step["id"]] = {"status": "error", "message": f"cannot start: {exc}"}
             continue
         running[run.pid] = run
         for fd in run.fds:
             sel.register(fd, selectors.EVENT_READ, run)
+        if run.pidfd is not None:
+            sel.register(run.pidfd, selectors.EVENT_READ, run)
         pump_stdin(run)
     open_fds = {fd for r in running.values() for fd in r.fds}
+    poll = 0.05 if all(r.pidfd is not None for r in running.values()) else 0.005
     exited: dict[int, tuple[int | None, object]] = {}
     while running:
         now = time.monotonic()
         timeout = max(0.0, min(r.deadline for r in running.values()) - now)
-        for key, _ in sel.select(timeout=min(timeout, 0.05)):
+        for key, _ in sel.select(timeout=min(timeout, poll)):
             run = key.data
+            if key.fd == run.pidfd:  # exited: collected below
+                sel.unregister(key.fd)
+                continue
             try:
                 chunk = os.read(key.fd, 65536)
             except OSError:
@@ -669,6 +719,10 @@ def run_phase(steps: list[dict], template: Template | None) -> dict[str, dict]:
                 results[run.step["id"]] = finish(run, wstatus, usage)
                 if run.stdin_fd is not None:
                     os.close(run.stdin_fd)
+                if run.pidfd is not None:
+                    if run.pidfd in sel.get_map():
+                        sel.unregister(run.pidfd)
+                    os.close(run.pidfd)
                 del running[pid]
             elif pid in exited and time.monotonic() > run.ended + 1.0:
                 # Pipes held open by an escaped process (new session): stop waiting for EOF.
@@ -744,9 +798,9 @@ def write_files(files: dict[str, str], modes: dict[str, int]) -> None:
 class Cell:
     """The agent's view of its container: the baseline an empty cell returns to after a job."""
 
-    def __init__(self, template: Template | None) -> None:
-        self.template = template
-        self.spare = {template.pid} if template else set()
+    def __init__(self, templates: list[Template]) -> None:
+        self.templates = templates
+        self.spare = {t.pid for t in templates}
         self.rlimits = {name: resource.getrlimit(res) for name, res in RLIMITS.items()}
         self.killed = 0  # processes the sweeps of the current job killed
         self.broken: str | None = None  # a phase sweep that could not finish
@@ -798,7 +852,7 @@ class Cell:
                 else:
                     results[step["id"]] = {"status": "skipped"}
             if ready:
-                results.update(run_phase(ready, self.template))
+                results.update(run_phase(ready, self.templates))
                 self.kill_others()
         return {"steps": results}
 
@@ -818,8 +872,8 @@ class Cell:
             cleaned["error"] = str(exc)  # type: ignore[assignment]
         if reason is None and self.fs_usage() != self.fs:
             reason = "leftover"
-        if reason is None and self.template is not None:
-            reason = self.template.state()
+        for template in self.templates:
+            reason = reason or template.state()
         if reason is None:
             for pid, before in self.posture.items():
                 if Posture.of(pid) != before:
@@ -847,17 +901,17 @@ def main() -> int:
     # can then signal the agent (Python's own SIGINT handler would let `kill(1, SIGINT)` in).
     for sig in (signal.SIGPIPE, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
-    template = None
-    if os.environ.get("CF_PRELOAD") or os.environ.get("CF_WARMUP"):
+    templates = [Template(*spec) for spec in template_specs()]  # they warm up side by side
+    for template in list(templates):
         try:
-            template = Template()
+            template.wait_ready()
         except (OSError, ValueError) as exc:
-            print(f"codefeedback agent: no template ({exc}); steps fork from the agent",
-                  file=sys.stderr)
+            print(f"codefeedback agent: {exc}; its steps fork elsewhere", file=sys.stderr)
+            templates.remove(template)
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     # Nothing else may ever write to the trusted channel: point fd 1 at stderr.
     os.dup2(2, 1)
-    cell = Cell(template)
+    cell = Cell(templates)
     warm_ms = int((time.monotonic() - t0) * 1000)
     jobs = 0
     t_ready = time.monotonic()
@@ -874,7 +928,7 @@ def main() -> int:
             nonce = str(job.get("nonce", "-"))
             files = len(job.get("files", {}))
             result = cell.run_job(job)
-            result["agent"] = {"preloaded": template.loaded if template else [],
+            result["agent"] = {"preloaded": [m for t in templates for m in t.loaded],
                                "warm_ms": warm_ms, "idle_ms": int((t_job - t_ready) * 1000),
                                "job_ms": int((time.monotonic() - t_job) * 1000), "jobs": jobs}
         except Exception as exc:  # noqa: BLE001 - report, never hang

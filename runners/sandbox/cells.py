@@ -107,6 +107,7 @@ class Cell:
     created: float = field(default_factory=time.monotonic)
     jobs: int = 0
     name: str = ""
+    idle_since: float = 0.0
 
     def age(self) -> float:
         return time.monotonic() - self.created

@@ -69,7 +69,8 @@ class DockerSandbox:
         owner: str = "local",
         instance: str = "codefeedback",
         pool_size: int = 1,
-        idle_cells: int = 2,
+        idle_cells: int = 4,
+        idle_total: int = 8,
         max_jobs: int = 200,
         max_age_s: float = 900.0,
         profile: Profile | None = None,
@@ -87,6 +88,7 @@ class DockerSandbox:
         self.instance = instance
         self.pool_size = pool_size
         self.idle_cells = max(idle_cells, pool_size)
+        self.idle_total = max(idle_total, self.idle_cells)
         self.max_jobs = max(1, max_jobs)
         self.max_age_s = max_age_s
         self.profile = profile or Profile()
@@ -98,7 +100,6 @@ class DockerSandbox:
         self._lock = threading.Lock()
         self._idle: dict[str, list[Cell]] = {}
         self._cells: dict[str, Cell] = {}  # every live cell of this sandbox, idle or busy
-        self._sweeping: dict[str, int] = {}  # cells of an image whose sweep report is awaited
         self._image_ids: dict[str, tuple[str, float]] = {}
         self._images = list(images or [])
         self._wake = threading.Event()
@@ -209,12 +210,19 @@ class DockerSandbox:
             return "max-age"
         if self._stop.is_set():
             return "shutdown"
+        evict = None
         with self._lock:
             idle = self._idle.setdefault(cell.image, [])
-            if len(idle) < self.idle_cells:
-                idle.append(cell)
-                return None
-        return "idle-limit"
+            if len(idle) >= self.idle_cells:
+                return "idle-limit"
+            cell.idle_since = time.monotonic()
+            idle.append(cell)
+            everyone = [c for cells in self._idle.values() for c in cells]
+            if len(everyone) > self.idle_total:  # the host's bound: the longest idle goes
+                evict = min(everyone, key=lambda c: c.idle_since)
+        if evict is not None:
+            self._retire(evict, "idle-limit")
+        return None
 
     def _refill_loop(self) -> None:
         failures = 0
@@ -224,8 +232,9 @@ class DockerSandbox:
                 with self._lock:
                     idle = self._idle.setdefault(image, [])
                     old = [c for c in idle if c.age() >= self.max_age_s]
-                    ready = sum(1 for c in idle if c.memory == self.default_memory)
-                    ready += self._sweeping.get(image, 0)  # about to be idle again
+                    # busy and sweeping cells come back: count every live one
+                    ready = sum(1 for c in self._cells.values()
+                                if c.image == image and c.memory == self.default_memory)
                 for cell in old:
                     self._retire(cell, "max-age")
                 if ready - len(old) < self.pool_size:
@@ -335,8 +344,6 @@ class DockerSandbox:
             self._retire(cell, reason)
             self._swept(job, cell, "retired", reason)
         else:
-            with self._lock:
-                self._sweeping[cell.image] = self._sweeping.get(cell.image, 0) + 1
             try:
                 self._sweeper.submit(self._after, cell, job)
             except RuntimeError:  # shutting down
@@ -362,9 +369,6 @@ class DockerSandbox:
             report = parse_line(line, SWEPT_PREFIX, job.nonce)
         except (StreamClosed, StreamTimeout, StreamOverflow, OSError):
             pass
-        finally:
-            with self._lock:
-                self._sweeping[cell.image] -= 1
         if report is None:
             reason: str | None = "protocol"
         elif not report.get("clean"):

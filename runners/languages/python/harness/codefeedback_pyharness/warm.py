@@ -23,7 +23,7 @@ SAMPLE = (
 TEST = "from sample import f\n\n\ndef test_f():\n    assert f([1]) == 2\n"
 
 
-def main() -> None:
+def _sample() -> tuple[str, str, str]:
     work = tempfile.mkdtemp(prefix="cfwarm-")
     path = os.path.join(work, "sample.py")
     test = os.path.join(work, "test_sample.py")
@@ -31,6 +31,22 @@ def main() -> None:
         fh.write(SAMPLE)
     with open(test, "w") as fh:
         fh.write(TEST)
+    return work, path, test
+
+
+def _forget(work: str) -> None:
+    for name in ("sample", "test_sample"):
+        sys.modules.pop(name, None)
+    sys.path[:] = [p for p in sys.path if p != work]
+    with contextlib.suppress(OSError):
+        import shutil
+
+        shutil.rmtree(work)
+
+
+def lint() -> None:
+    """Warm pylint (astroid's inference of the stdlib included) and ruff's files."""
+    work, path, _ = _sample()
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         with contextlib.suppress(BaseException):
@@ -38,22 +54,26 @@ def main() -> None:
 
             Run(["--output-format=json", "--persistent=n", "--score=n", "--rcfile=/dev/null",
                  "--disable=C,R,I", path], exit=False)
+    with contextlib.suppress(Exception):
+        subprocess.run(["ruff", "check", "--isolated", "--no-cache", "--output-format=json",
+                        path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+                       check=False)
+    _forget(work)
+
+
+def tests() -> None:
+    """Warm pytest: collect and run a tiny test once."""
+    work, _, test = _sample()
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         with contextlib.suppress(BaseException):
             import pytest
 
             pytest.main([test, "-q", "-p", "no:cacheprovider", "--noconftest", "-c", os.devnull,
                          "--rootdir", work])
-    with contextlib.suppress(Exception):
-        subprocess.run(["ruff", "check", "--isolated", "--no-cache", "--output-format=json",
-                        path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
-                       check=False)
-    for name in ("sample", "test_sample"):
-        sys.modules.pop(name, None)
-    sys.path[:] = [p for p in sys.path if p != work]
-    for p in (path, test):
-        with contextlib.suppress(OSError):
-            os.unlink(p)
-    with contextlib.suppress(OSError):
-        import shutil
+    _forget(work)
 
-        shutil.rmtree(work)
+
+def main() -> None:
+    lint()
+    tests()
