@@ -26,7 +26,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from docker.errors import DockerException
 
 from codefeedback.models import Environment, Feedback, Submission, Verdict
-from runners.pipeline import SubmissionError, ToolLimits, evaluate
+from runners.pipeline import SubmissionError, ToolLimits, check, evaluate
 from runners.registry import images
 from runners.render import render
 from runners.sandbox.docker_backend import (
@@ -37,6 +37,7 @@ from runners.sandbox.docker_backend import (
     reap_orphans,
 )
 from runners.sandbox.hardening import Profile
+from service.cache import IMAGES, cache_key, cacheable, lookup, remember
 from service.store import SUB, Store
 from workers.celery_app import TASK_NAME, app
 from workers.config import get_settings
@@ -47,7 +48,6 @@ _sandbox: DockerSandbox | None = None
 _store: Store | None = None
 _init_lock = threading.Lock()
 CELLSTATS = "cfs:cellstats:"
-IMAGES = "cfs:images"
 
 
 def store() -> Store:
@@ -275,6 +275,15 @@ def _kill_stale(sub_id: str, cell: str | None, strict: bool = False) -> None:
         log.warning("%s: removed the cell of an earlier delivery", sub_id)
 
 
+def _cache_key(sb: DockerSandbox, sub: Submission, owner: str) -> str | None:
+    """The result cache's key (CONTRACT v1.1), or None when it cannot be known."""
+    try:
+        return cache_key(sub, owner, sb.image_id(check(sub).image))
+    except (DockerException, OSError, SubmissionError, redis.RedisError) as exc:
+        log.warning("no cache key: %s", exc)
+        return None
+
+
 def process(sub_id: str, retries: int = 0) -> str:
     """Evaluate one stored submission; the body of the task, callable without Celery.
 
@@ -296,11 +305,17 @@ def process(sub_id: str, retries: int = 0) -> str:
             f"gave up after {deliveries - 1} deliveries: the job kept killing its worker",
             sub.limits.model_dump()))
         return "poison"
+    key = None
     try:
         sb = sandbox()
         if deliveries > 1 or retries:
             _kill_stale(sub_id, record.get("cell"), strict=True)
-        fb = evaluate(sub, sb, ToolLimits(time_s=s.tool_time_s), tag=sub_id)
+        key = _cache_key(sb, sub, record.get("owner", ""))
+        fb = (lookup(st.r, key) if key and sub.cache else None) or \
+            evaluate(sub, sb, ToolLimits(time_s=s.tool_time_s), tag=sub_id)
+        if key and not fb.cached and cacheable(sub, fb):
+            # before the result is published: a client resubmitting at once finds it
+            remember(st.r, key, fb, s.result_ttl)
     except SandboxUnavailable:
         raise
     except SubmissionError as exc:
