@@ -218,7 +218,7 @@ def _scenario(p: Project) -> None:
 
     # ---- both create sandboxes, labelled with their own name
     first = [httpx.post(f"{p.url}/v1/submissions", json=job(i)[0], timeout=30)
-             for i in (1, 3, 6, 8)]
+             for i in (101, 103, 106, 108)]  # not among the 40 below (the result cache)
     assert all(r.status_code == 202 for r in first), [r.text for r in first]
     for r in first:
         body = httpx.get(f"{p.url}/v1/submissions/{r.json()['id']}", params={"wait": 60},
