@@ -18,7 +18,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -28,10 +28,11 @@ import psutil
 import pytest
 import redis as redis_lib
 
+from tests.security import cells
 from tests.security.cases import Case, all_cases, body
 
 SANDBOX_UID = 10001
-CLEANUP_S = 5.0
+CLEANUP_S = cells.CLEANUP_S
 CAMPAIGN_TIMEOUT_S = 780
 PROGRESS = os.environ.get("CFS_SECURITY_PROGRESS")  # a file to log completions to, if set
 
@@ -131,9 +132,17 @@ class Tracked:
     http_body: Any = None
     completed_at: float | None = None
     result: dict[str, Any] | None = None
-    containers_seen: set[str] = field(default_factory=set)
-    container_gone_at: float | None = None
-    leftovers: list[str] = field(default_factory=list)
+    cell: str | None = None  # the cell that ran (or runs) it, from `cfs:sub:<id>`
+    result_cached: bool | None = None
+    watch: cells.CleanupWatch | None = None  # the cleanup invariant, observed after the verdict
+
+    @property
+    def cleanup(self) -> cells.Cleanup | None:
+        return self.watch.result if self.watch is not None else None
+
+    @property
+    def cleanup_done(self) -> bool:
+        return self.watch is not None and self.watch.done
 
 
 @dataclass
@@ -149,7 +158,8 @@ class Campaign:
     host_before: dict[str, int]
     host_after: dict[str, int]
     stray_processes: dict[int, str]
-    leftover_containers: list[str]
+    leftover_containers: list[str]  # our cells at the end holding more than cf-agent/cf-template
+    single_use: bool
     redis_clients: list[str]
     worker_log: str
     api_log: str
@@ -170,6 +180,7 @@ def campaign(host_stack, docker_client) -> Campaign:  # noqa: C901 - one linear 
     t0 = time.monotonic()
     url = host_stack["url"]
     instance = host_stack["instance"]
+    single_use = host_stack["env"].get("CFS_CELL_MAX_JOBS") == "1"
     rds = redis_lib.Redis.from_url(host_stack["redis_url"], decode_responses=True)
     redis_port = urlparse(host_stack["redis_url"]).port
     api_port = urlparse(url).port
@@ -258,7 +269,8 @@ def campaign(host_stack, docker_client) -> Campaign:  # noqa: C901 - one linear 
         nonlocal live_sent
         lang = ["python", "c"][live_sent % 2]
         b = {"language": lang, "code": live_code[lang], "tests": live_tests[lang],
-             "static_analysis": False, "limits": {"time_s": 2, "memory_mb": 128, "output_kb": 16}}
+             "static_analysis": False, "limits": {"time_s": 2, "memory_mb": 128, "output_kb": 16},
+             "cache": False}
         rr = client.post("/v1/submissions", json=b)
         t = Tracked(f"liveness/{live_sent}", lang, live_case, "liveness", b, rr.json().get("id"),
                     rr.status_code)
@@ -274,7 +286,20 @@ def campaign(host_stack, docker_client) -> Campaign:  # noqa: C901 - one linear 
         f.sub_id, f.http_status = rr.json().get("id"), rr.status_code
         jobs[f.key] = f
 
-    # poll until everything is done; watch each job's containers after its verdict
+    def busy_after(t: Tracked):  # noqa: ANN202
+        """Has the cell that ran `t` been handed another job since? (Then other processes in
+        it are that job's, and t's clean sweep record is the proof for t.)"""
+        def busy(cid: str) -> bool:
+            for o in tracked():
+                if o is t or not o.cell or not (o.cell.startswith(cid) or cid.startswith(o.cell)):
+                    continue
+                if o.completed_at is None or (t.completed_at is not None
+                                              and o.completed_at > t.completed_at):
+                    return True
+            return False
+        return busy
+
+    # poll until everything is done; after each verdict, the cleanup invariant (cells.py)
     deadline = time.monotonic() + CAMPAIGN_TIMEOUT_S
     last_live = time.monotonic()
     stray: dict[int, str] = {}
@@ -299,26 +324,32 @@ def campaign(host_stack, docker_client) -> Campaign:  # noqa: C901 - one linear 
                     if PROGRESS:
                         with open(PROGRESS, "a") as fh:
                             fh.write(f"{now - t0:7.1f} {t.key}\n")
-        names = {c.name: c.id for c in docker_client.containers.list(
-            all=True, filters={"label": f"codefeedback.sandbox.instance={instance}"},
-            ignore_removed=True)}
-        now = time.monotonic()
+        unassigned = [t for t in tracked() if t.sub_id and t.cell is None]
+        if unassigned:
+            pipe = rds.pipeline(transaction=False)
+            for t in unassigned:
+                pipe.hget(f"cfs:sub:{t.sub_id}", "cell")
+            for t, cid in zip(unassigned, pipe.execute(), strict=True):
+                t.cell = cid
         for t in tracked():
-            if not t.sub_id or t.container_gone_at is not None:
+            if t.completed_at is None or t.cleanup_done:
                 continue
-            mine = [n for n in names if f"-job-{t.sub_id}-" in n]
-            t.containers_seen.update(names[n] for n in mine)
-            if t.completed_at is not None:
-                if not mine:
-                    t.container_gone_at = now
-                elif now - t.completed_at > CLEANUP_S:
-                    t.leftovers = mine
+            if t.watch is None:
+                if t.result_cached is None:
+                    t.result_cached = bool(client.get(f"/v1/submissions/{t.sub_id}")
+                                           .json().get("cached"))
+                t.watch = cells.CleanupWatch(t.sub_id, t.completed_at, single_use)
+                if t.result_cached:  # answered from the result cache: no job ran
+                    t.watch.phase = "done"
+                    continue
+            t.watch.step(rds, docker_client, busy_after(t))
+            if t.cleanup is not None and t.cleanup.cell:
+                t.cell = t.cleanup.cell
         existing = {c.id for c in docker_client.containers.list(all=True, ignore_removed=True)}
         for pid, cid in sandbox_processes().items():
             if cid and cid not in existing:
                 stray[pid] = cid
-        done = all(t.completed_at is not None and (t.container_gone_at is not None or t.leftovers)
-                   for t in tracked() if t.sub_id)
+        done = all(t.completed_at is not None and t.cleanup_done for t in tracked() if t.sub_id)
         if done and live_sent >= 4:
             break
         time.sleep(0.25)
@@ -341,15 +372,19 @@ def campaign(host_stack, docker_client) -> Campaign:  # noqa: C901 - one linear 
             "verdict": (t.result or {}).get("verdict"), "http": t.http_status,
             "stdout": str(((t.result or {}).get("run") or {}).get("stdout"))[:600],
             "feedback": str((t.result or {}).get("feedback"))[:600],
-            "cleanup_s": None if t.container_gone_at is None or t.completed_at is None
-            else round(t.container_gone_at - t.completed_at, 2)} for k, t in jobs.items()},
+            "cleanup": t.cleanup.summary() if t.cleanup else None} for k, t in jobs.items()},
             indent=1))
 
-    # our job containers still around, and sandbox processes of removed containers
+    # our cells still around must be idle and clean; sandbox processes of removed containers
     time.sleep(1.0)
-    leftover = [c.name for c in docker_client.containers.list(
-        all=True, filters={"label": f"codefeedback.sandbox.instance={instance}"},
-        ignore_removed=True) if "-job-" in c.name]
+    leftover = []
+    for c in docker_client.containers.list(
+            all=True, filters={"label": f"codefeedback.sandbox.instance={instance}"},
+            ignore_removed=True):
+        procs = cells.cell_processes(docker_client, c.id)
+        bad = cells.unexpected(procs) if procs is not None else []
+        if bad:
+            leftover.append(f"{c.name}: {bad}")
     stray = confirmed_strays(docker_client, stray)
     clients = [c["addr"] for c in rds.client_list() if not c["addr"].startswith("127.0.0.1:")]
     for lst in listeners:
@@ -367,6 +402,7 @@ def campaign(host_stack, docker_client) -> Campaign:  # noqa: C901 - one linear 
         health_failures=health_failures, health_max_ms=health_max[0],
         worker_before=worker_before, worker_after=worker_after, host_before=host_before,
         host_after=host_after, stray_processes=stray, leftover_containers=leftover,
+        single_use=single_use,
         redis_clients=clients, worker_log=(logdir / "worker.log").read_text(errors="replace"),
         api_log=(logdir / "api.log").read_text(errors="replace"), deliveries=deliveries,
         runtime_s=time.monotonic() - t0)
@@ -380,3 +416,12 @@ def summary_line(t: Tracked) -> str:
     r = t.result or {}
     return f"{t.key}: {r.get('verdict') or t.http_status}"
 
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001
+    """The cell isolation table (test_cell_isolation.py), printed even under -q."""
+    from tests.security import cells
+
+    if cells.REPORT:
+        terminalreporter.section("cell isolation: traps swept / retired")
+        for line in cells.REPORT:
+            terminalreporter.write_line(line)

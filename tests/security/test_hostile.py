@@ -9,8 +9,10 @@ stack two at a time); `campaign` (conftest.py) records what happened. Per case:
 2. liveness: (module tests) /healthz answered all along, benign jobs sent meanwhile passed;
 3. no leak: no canary (worker env var, host file, Redis key) in any result or log; no
    connection at the suite's listeners (loopback, bridge gateway) from a sandbox;
-4. cleanup: the job's container (`-job-<id>-`) is gone within 5 s of the verdict, and no
-   process of a removed container is left on the host;
+4. cleanup, per job and per cell (cells.py): within 5 s of the verdict the job's `sweep`
+   record says clean or retired; a retired cell is gone within 5 s, a clean one holds only
+   cf-agent/cf-template (or already serves another job); no process of a removed container is
+   left on the host; cells still there at the end hold only their own processes;
 5. worker health: delivered once; the worker and its pool processes never restarted;
 6. host health: memory and disk back near where they were.
 """
@@ -63,11 +65,21 @@ def check_no_leak(c: Campaign, t: Tracked) -> None:
 
 
 def check_cleanup(c: Campaign, t: Tracked) -> None:
+    """Per job and per cell (cells.py): within 5 s of the verdict the job's sweep record says
+    clean or retired; a retired cell's container is gone within 5 s; a clean cell holds only
+    cf-agent/cf-template (or already serves another job). Single-use: retired / single-use."""
     if not t.sub_id:
         return
-    assert not t.leftovers, f"{t.key}: container(s) still there {5}s after the verdict: {t.leftovers}"
-    assert t.container_gone_at is not None, f"{t.key}: cleanup was not observed"
     assert c.deliveries.get(t.sub_id) == "1", f"{t.key}: delivered {c.deliveries.get(t.sub_id)} times"
+    if t.result_cached:
+        return  # answered from the result cache: no job ran, no cell was touched
+    assert t.cleanup_done and t.cleanup is not None, f"{t.key}: cleanup was not observed"
+    assert not t.cleanup.problems, f"{t.key}: {t.cleanup.problems} ({t.cleanup.summary()})"
+    assert t.cleanup.outcome in ("clean", "retired"), t.cleanup.summary()
+    if t.cleanup.outcome == "retired":
+        assert t.cleanup.gone_after_s is not None, f"{t.key}: {t.cleanup.summary()}"
+    if c.single_use:
+        assert (t.cleanup.sweep or {}).get("reason") == "single-use", t.cleanup.summary()
 
 
 @pytest.mark.parametrize(("language", "case"), params())

@@ -82,9 +82,11 @@ def body(language: str, case: Case, fields: dict[str, Any] | None = None,
     """The submission body of a case (or of its twin/followup when `fields` is given)."""
     src = fields if fields is not None else {
         "code": case.code, "tests": case.tests, "files": case.files, "stdin": case.stdin}
+    # cache: false: every submission must really run (a cached answer touches no sandbox)
     sub: dict[str, Any] = {"language": language,
                            "limits": {**LIMITS, **case.limits, **(src.get("limits") or {})},
-                           "static_analysis": src.get("static_analysis", case.static_analysis)}
+                           "static_analysis": src.get("static_analysis", case.static_analysis),
+                           "cache": False}
     for key in ("code", "tests", "files", "stdin"):
         if src.get(key) is not None:
             sub[key] = src[key]
