@@ -8,9 +8,10 @@ Completion is pushed: the script that writes a result also PUBLISHes on `cfs:don
 round trip) the submission id, followed by `" <batch id>"` for a batch item; the API's listener
 (service/completion.py) wakes the requests waiting for it.
 
-Queue depth: `cfs:queued` counts submissions the API enqueued that have no result yet (the
-hash field `counted` marks them; the result script decrements once). The API compares it with
-the queue's message count, which it bounds: every message holds 1 to CFS_BATCH_CHUNK items.
+Queue depth: `cfs:queued` counts submissions the API enqueued that no worker has started yet
+(the hash field `counted` marks them; the first delivery, or else the result, decrements
+once). The API compares it with the queue's message count, which it bounds: every message
+holds 1 to CFS_BATCH_CHUNK items.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ return 1
 """
 
 
+# KEYS: the submission hash, the queued counter. ARGV: started_at, ttl. Returns the deliveries.
+START_LUA = """
+local n = redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+if redis.call('HDEL', KEYS[1], 'counted') == 1 then
+  if redis.call('DECR', KEYS[2]) < 0 then redis.call('SET', KEYS[2], 0) end
+end
+return n
+"""
+
+
 def new_id(prefix: str) -> str:
     """Unguessable ids (128 bits)."""
     return f"{prefix}_{secrets.token_urlsafe(16)}"
@@ -61,6 +74,7 @@ class Store:
         self.r = client
         self.ttl = ttl
         self._complete = client.register_script(COMPLETE_LUA)
+        self._start = client.register_script(START_LUA)
 
     @classmethod
     def from_url(cls, url: str, ttl: int) -> Store:
@@ -79,12 +93,9 @@ class Store:
         return int(self.r.hincrby(SUB + sub_id, "deliveries", 1))
 
     def start_delivery(self, sub_id: str) -> int:
-        """Count this delivery and mark the submission running, in one round trip."""
-        pipe = self.r.pipeline()
-        pipe.hincrby(SUB + sub_id, "deliveries", 1)
-        pipe.hset(SUB + sub_id, mapping={"status": "running", "started_at": time.time()})
-        pipe.expire(SUB + sub_id, self.ttl)
-        return int(pipe.execute()[0])
+        """Count this delivery, mark the submission running and no longer waiting in the
+        queue, in one round trip; returns the number of deliveries so far."""
+        return int(self._start(keys=[SUB + sub_id, QUEUED], args=[time.time(), self.ttl]))
 
     def mark_running(self, sub_id: str) -> None:
         pipe = self.r.pipeline()
@@ -211,8 +222,8 @@ class AsyncStore:
         return int(await self.r.llen(queue))
 
     async def queued_items(self, queue: str, chunk: int) -> int:
-        """Submissions waiting, estimated: the `cfs:queued` counter (queued + running items
-        of this Redis database), kept between the bounds the queue's message count gives
+        """Submissions waiting, estimated: the `cfs:queued` counter (items not yet started, of
+        this Redis database), kept between the bounds the queue's message count gives
         (each message holds 1 to `chunk` items), so a counter that drifted (a submission
         expired unrun, a purged queue) can never block or open the queue by itself."""
         pipe = self.r.pipeline(transaction=False)

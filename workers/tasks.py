@@ -22,7 +22,12 @@ import threading
 import time
 
 import redis
-from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from docker.errors import DockerException
 
 from codefeedback.models import Environment, Feedback, Submission, Verdict
@@ -117,7 +122,9 @@ def _warm(**_: object) -> None:
 
 
 @worker_process_shutdown.connect
+@worker_shutdown.connect
 def _close(**_: object) -> None:
+    """A worker (or prefork pool process) that stops retires its cells: none outlives it."""
     if _sandbox is not None:
         _sandbox.close()
 
@@ -168,6 +175,7 @@ def _heartbeat_loop() -> None:
 
     s = get_settings()
     last_reap = 0.0
+    pushed_created = 0
     while True:
         if not _posture["checked"]:
             try:
@@ -194,6 +202,10 @@ def _heartbeat_loop() -> None:
                 store().r.hset(IMAGES, mapping=digests)
             # containers whose creating process died (a pool process or a whole worker on
             # this host: SIGKILL, OOM): warm ones, and a job's container not yet redelivered
+            created = _sandbox.stats.get("created", 0) if _sandbox is not None else 0
+            if created > pushed_created:
+                store().r.hincrby(CELLSTATS + s.instance, "created", created - pushed_created)
+                pushed_created = created
             orphans = reap_orphans(client, s.instance)
             if orphans:
                 log.warning("removed %d container(s) of dead pool processes", orphans)

@@ -36,11 +36,13 @@ import importlib
 import json
 import os
 import resource
+import runpy  # noqa: F401 - imported here, so no forked step reads it from the image again
 import selectors
 import signal
 import socket
 import sys
 import time
+import traceback
 
 WORKDIR = "/work"
 WRITABLE = ("/work", "/tmp", "/dev/shm")
@@ -346,8 +348,6 @@ def child_setup(step: dict, out_w: int, err_w: int, rep_w: int | None, in_r: int
 def run_module(fork: dict, env: dict) -> None:
     """Same interpreter, modules already imported (the template's): run the module as
     __main__, then exit with its status."""
-    import runpy
-
     os.environ.clear()
     os.environ.update(env)
     sys.argv = [fork["module"], *fork.get("argv", [])]
@@ -365,8 +365,6 @@ def run_module(fork: dict, env: dict) -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001 - report like the interpreter would
-        import traceback
-
         traceback.print_exc()
         code = 1
     try:

@@ -53,6 +53,7 @@ from runners.sandbox.hardening import LABEL, Profile, create_kwargs
 log = logging.getLogger("codefeedback.sandbox")
 MiB = 1024 * 1024
 SWEEP_WAIT_S = 30.0
+TAKE_WAIT_S = 5.0  # how long a job waits for a cell being swept before starting a new one
 
 
 class SandboxUnavailable(RuntimeError):
@@ -98,6 +99,8 @@ class DockerSandbox:
         self.on_assign = on_assign
         self.on_swept = on_swept
         self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)  # a swept cell came back
+        self._sweeping: dict[tuple[str, int], int] = {}  # cells whose sweep report is awaited
         self._idle: dict[str, list[Cell]] = {}
         self._cells: dict[str, Cell] = {}  # every live cell of this sandbox, idle or busy
         self._image_ids: dict[str, tuple[str, float]] = {}
@@ -181,13 +184,21 @@ class DockerSandbox:
         self._wake.set()
 
     def _take(self, image: str, memory: int) -> Cell:
-        """An idle cell of this image and memory, or a new one."""
+        """An idle cell of this image and memory, or one being swept (a sweep takes
+        milliseconds, a new cell a second or more), or a new one."""
+        wait_until = time.monotonic() + TAKE_WAIT_S
         while True:
             with self._lock:
-                idle = self._idle.get(image, [])
-                cell = next((c for c in reversed(idle) if c.memory == memory), None)
-                if cell is not None:
-                    idle.remove(cell)
+                while True:
+                    idle = self._idle.get(image, [])
+                    cell = next((c for c in reversed(idle) if c.memory == memory), None)
+                    if cell is not None:
+                        idle.remove(cell)
+                        break
+                    left = wait_until - time.monotonic()
+                    if self._sweeping.get((image, memory), 0) <= 0 or left <= 0:
+                        break
+                    self._returned.wait(timeout=min(left, 1.0))
             if cell is None:
                 break
             if cell.age() >= self.max_age_s:
@@ -344,10 +355,14 @@ class DockerSandbox:
             self._retire(cell, reason)
             self._swept(job, cell, "retired", reason)
         else:
+            key = (cell.image, cell.memory)
+            with self._lock:
+                self._sweeping[key] = self._sweeping.get(key, 0) + 1
             try:
                 self._sweeper.submit(self._after, cell, job)
             except RuntimeError:  # shutting down
                 self._retire(cell, "shutdown")
+                self._swept_back(cell)
         return result
 
     def _swept(self, job: Job, cell: Cell, outcome: str, reason: str | None,
@@ -381,7 +396,13 @@ class DockerSandbox:
                 self._count(f"swept:{kind}")
         if reason is not None:
             self._retire(cell, reason)
+        self._swept_back(cell)
         self._swept(job, cell, "clean" if reason is None else "retired", reason, cleaned)
+
+    def _swept_back(self, cell: Cell) -> None:
+        with self._lock:
+            self._sweeping[(cell.image, cell.memory)] -= 1
+            self._returned.notify_all()
 
     def kill_earlier(self, cid: str, live_owners: set[str] | None = None) -> int:
         """Stop an earlier delivery's job: remove the cell `cid` ran it in, unless the cell's

@@ -57,7 +57,9 @@ def create_kwargs(image: str, profile: Profile, labels: dict[str, str],
         # could write a forged result line through /proc/1/fd/1 (tests/security).
         "init": False,
         "shm_size": "16m",
-        "log_config": LogConfig(type="json-file", config={"max-size": "256k", "max-file": "1"}),
+        # No log file: the worker reads the agent's stdout on the attach stream, and a cell's
+        # every result line written to disk again would cost the engine per job.
+        "log_config": LogConfig(type="none", config={}),
         "environment": {},
         "hostname": "sandbox",
         "labels": labels,

@@ -192,10 +192,11 @@ class HostStack:
         self.redis.send_signal(sig)
         self.redis.wait(30)
 
-    def start_worker(self, name: str | None = None) -> subprocess.Popen:
+    def start_worker(self, name: str | None = None,
+                     env: dict[str, str] | None = None) -> subprocess.Popen:
         self.workers_started += 1
         name = name or f"{self.tag}-w{self.workers_started}"
-        env = {**self.env, "CFS_WORKER_NAME": name}
+        env = {**self.env, "CFS_WORKER_NAME": name, **(env or {})}
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
              "--loglevel=INFO", f"--concurrency={self.concurrency}", "--without-gossip",
@@ -221,6 +222,15 @@ class HostStack:
             return [c.pid for c in psutil.Process(self.worker.pid).children()]
         except (psutil.NoSuchProcess, AttributeError):
             return []
+
+    def stop_worker(self) -> None:
+        """Warm shutdown of the worker (its cells retired), as a redeploy would."""
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill_worker()
 
     def kill_worker(self) -> None:
         """SIGKILL the whole worker (main process first, then its pool), like a host loss."""

@@ -23,11 +23,12 @@ pytestmark = [pytest.mark.chaos, pytest.mark.docker, pytest.mark.redis, pytest.m
 
 SLEEPER = {"language": "python", "static_analysis": False,
            "code": "import time\ntime.sleep({s})\nprint('done')\n"}
-PY_OK = {"language": "python", "code": "def add(a, b):\n    return a + b\n",
+# "cache": False: these tests are about running jobs; the result cache would answer repeats
+PY_OK = {"language": "python", "code": "def add(a, b):\n    return a + b\n", "cache": False,
          "tests": {"script": "assert add(1, 2) == 3\n"}}
-PY_WRONG = {"language": "python", "code": "def add(a, b):\n    return a - b\n",
+PY_WRONG = {"language": "python", "code": "def add(a, b):\n    return a - b\n", "cache": False,
             "tests": {"script": "assert add(1, 2) == 3\n"}}
-C_OK = {"language": "c", "code": "int add(int a, int b) {\n    return a + b;\n}\n",
+C_OK = {"language": "c", "code": "int add(int a, int b) {\n    return a + b;\n}\n", "cache": False,
         "tests": {"script": "#include <assert.h>\nint main(void) {\n    assert(add(1, 2) == 3);\n"
                             "    return 0;\n}\n"}}
 LOOP = {"language": "python", "static_analysis": False, "limits": {"time_s": 6},
@@ -170,25 +171,33 @@ def test_docker_engine_outage_jobs_wait_and_finish(stack: HostStack) -> None:
 # --------------------------------------------------------------------------- (b) poison pill
 def test_job_that_kills_its_worker_every_time_is_given_up(stack: HostStack) -> None:
     """A real submission whose worker process dies every time it runs it (the test SIGKILLs
-    the pool process holding it, found by the pid label of the job's container) is delivered
+    the pool process holding it, found by the pid label of the job's cell) is delivered
     3 times, then given up with internal_error, tracked by our submission id; its last
-    container is removed at once, and the worker keeps serving."""
-    sub_id = stack.submit(sleeper(30))
-    seen: set[str] = set()
-    for n in (1, 2, 3):
-        stack.wait_status(sub_id, "running", 60, deliveries=n)
-        c = job_container(stack, sub_id, not_in=seen)  # this delivery's, not a dying one
-        seen.add(c.id)
-        pid = int(c.labels["codefeedback.sandbox.pid"])
-        assert pid in stack.pool_pids()
-        os.kill(pid, signal.SIGKILL)
-    body = stack.wait_done(sub_id, 90)
-    assert body["verdict"] == "internal_error"
-    assert "gave up after 3 deliveries" in body["feedback"]
-    assert int(stack.record(sub_id)["deliveries"]) == 4
-    assert_no_container(stack, sub_id, 5)
-    assert stack.worker.poll() is None
-    assert stack.wait_done(stack.submit(PY_OK), 90)["verdict"] == "accepted"
+    cell is removed at once, and the worker keeps serving. Run on the prefork pool, whose
+    pool processes die alone (a threads worker dies whole: redelivery after the visibility
+    timeout, covered by the whole-worker test below and tests/e2e/test_scale_out.py)."""
+    stack.stop_worker()
+    stack.start_worker(env={"CFS_WORKER_POOL": "prefork"})
+    assert stack.wait_ready(120), stack.logs()
+    try:
+        sub_id = stack.submit(sleeper(30))
+        seen: set[str] = set()
+        for n in (1, 2, 3):
+            stack.wait_status(sub_id, "running", 60, deliveries=n)
+            c = job_container(stack, sub_id, not_in=seen)  # this delivery's, not a dying one
+            seen.add(c.id)
+            pid = int(c.labels["codefeedback.sandbox.pid"])
+            assert pid in stack.pool_pids()
+            os.kill(pid, signal.SIGKILL)
+        body = stack.wait_done(sub_id, 90)
+        assert body["verdict"] == "internal_error"
+        assert "gave up after 3 deliveries" in body["feedback"]
+        assert int(stack.record(sub_id)["deliveries"]) == 4
+        assert_no_container(stack, sub_id, 5)
+        assert stack.worker.poll() is None
+        assert stack.wait_done(stack.submit(PY_OK), 90)["verdict"] == "accepted"
+    finally:
+        stack.stop_worker()  # the next test gets the default (threads) worker again
 
 
 # --------------------------------------------------------------------------- (c) Redis restart
@@ -271,22 +280,31 @@ def test_whole_worker_sigkilled_mid_job_is_redelivered_elsewhere(stack: HostStac
 def test_load_with_faults_short(stack: HostStack) -> None:
     """bench/load_faults.py --n 40 against this stack (every job kind at least once, Python and
     C), SIGKILLing pool processes at random moments: no lost submission, no duplicated
-    result, no wrong verdict, no leftover container. (The full 1,000 is run by hand.)"""
+    result, no wrong verdict, no leftover container. (The full 1,000 is run by hand.) The
+    worker runs the prefork pool here, whose pool processes can be killed one at a time; a
+    threads worker dies whole (tests above and tests/e2e/test_scale_out.py)."""
     import contextlib
     import io
 
     from bench.load_faults import main
 
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = main(["--url", stack.url, "--n", "40", "--worker-pid", str(stack.worker.pid),
-                   "--kill-every", "5,12", "--instance", stack.tag, "--timeout", "400",
-                   "--json", "--concurrency", "12", "--redis", stack.redis_url])
+    stack.stop_worker()
+    stack.start_worker(env={"CFS_WORKER_POOL": "prefork"})
+    assert stack.wait_ready(120), stack.logs()
+    try:
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = main(["--url", stack.url, "--n", "40", "--worker-pid", str(stack.worker.pid),
+                       "--kill-every", "5,12", "--instance", stack.tag, "--timeout", "400",
+                       "--json", "--concurrency", "12", "--redis", stack.redis_url])
+    finally:
+        stack.stop_worker()
     rep = json.loads(buf.getvalue())
     summary = {k: rep[k] for k in ("jobs", "completed", "kills", "lost", "duplicated",
                                    "wrong_verdicts", "gave_up_after_kills", "leftover_containers",
                                    "wall_s")}
     print("load_faults --n 40:", summary)
+    assert rep["kills"] > 0, "no fault was injected"
     assert rep["lost"] == 0 and rep["duplicated"] == 0, rep
     assert rep["wrong_verdicts"] == 0, rep["wrong"]
     assert rep["leftover_containers"] == 0, rep["leftovers"]

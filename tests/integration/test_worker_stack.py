@@ -82,6 +82,7 @@ def test_prefork_pool_process_killed_mid_job_is_redelivered(host_stack, docker_c
     import sys
 
     from celery import Celery
+
     from codefeedback.models import Submission
     from service.store import SUB, new_id
 
