@@ -125,8 +125,11 @@ class Cleanup:
 
     def summary(self) -> str:
         s = self.sweep or {}
+        seen = ("moved-on" if self.moved_on else "idle-checked"
+                if self.idle_processes is not None else "gone-checked"
+                if self.gone_after_s is not None else "-")
         return (f"cell={str(self.cell)[:12]} outcome={s.get('outcome')} reason={s.get('reason')} "
-                f"cleaned={s.get('cleaned')}")
+                f"cleaned={s.get('cleaned')} {seen}")
 
 
 class CleanupWatch:
