@@ -166,7 +166,8 @@ def kill_others(spare: set[int]) -> int | None:
     Processes are stopped before they are killed, so a fork bomb cannot outrun the sweep: a
     stopped process cannot fork, and the kill comes once every survivor is stopped."""
     killed: set[int] = set()
-    for _ in range(400):
+    deadline = time.monotonic() + 5.0  # a large process takes a while to exit and free memory
+    while time.monotonic() < deadline:
         reap_orphans()
         alive = others(spare)
         if not alive:
@@ -182,8 +183,8 @@ def kill_others(spare: set[int]) -> int | None:
                 return None
             if sig == signal.SIGKILL:
                 killed.add(pid)
-        if sig == signal.SIGKILL:
-            time.sleep(0.001)
+        if sig == signal.SIGKILL or killed.issuperset(running):  # killed ones still exiting
+            time.sleep(0.001 if len(killed) < 2 else 0.005)
     return None
 
 
@@ -269,9 +270,23 @@ def clear_mqueue() -> int:
         return 0
 
 
+SYS_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}.get(os.uname().machine)
+IOPRIO_WHO_PROCESS = 1
+
+
+def ioprio_of(pid: int) -> int | None:
+    """The I/O scheduling class and level (ioprio_get): user code may lower it on others of
+    its uid, and children inherit it."""
+    if SYS_IOPRIO_GET is None:
+        return None
+    value = _libc.syscall(SYS_IOPRIO_GET, IOPRIO_WHO_PROCESS, pid)
+    return None if value < 0 else int(value)
+
+
 class Posture:
-    """What a process's limits, priority, affinity and scheduling look like; compared after
-    every job, since user code (same uid) can lower them on the agent or the template."""
+    """What a process's limits, priority, I/O priority, affinity and scheduling look like;
+    compared after every job, since user code (same uid) can lower them on the agent or a
+    template."""
 
     @staticmethod
     def of(pid: int) -> dict:
@@ -286,7 +301,8 @@ class Posture:
         except OSError:
             affinity = None
         return {"limits": limits, "nice": st[16] if len(st) > 16 else None,
-                "policy": st[38] if len(st) > 38 else None, "affinity": affinity}
+                "policy": st[38] if len(st) > 38 else None, "affinity": affinity,
+                "ioprio": ioprio_of(pid)}
 
 
 # ---------------------------------------------------------------------------------- the steps
