@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from codefeedback import __version__
 from codefeedback.models import BatchRequest, ErrorResponse, Submission
-from service import errors, logs, metrics
+from service import errors, logs
 from service.config import ApiSettings, get_settings
-from service.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestIdMiddleware
+from service.middleware import (
+    BodyLimitMiddleware,
+    HeaderLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from service.routes import batches, meta, submissions
 
 
@@ -50,17 +54,10 @@ def create_app(settings: ApiSettings | None = None, configure_logging: bool = Tr
     app.include_router(batches.router)
     app.include_router(meta.router)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):  # noqa: ANN001, ANN202
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(request.method, path, response.status_code).inc()
-        metrics.LATENCY.labels(request.method, path).observe(time.perf_counter() - start)
-        return response
-
-    # Outermost last: request id -> access log -> header/URL bounds -> body bound -> app.
+    # Outermost last: request id -> access log -> header/URL bounds -> body bound -> metrics
+    # -> app. All of them plain ASGI (Starlette's BaseHTTPMiddleware costs a task group and
+    # a memory stream per request).
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimitMiddleware, max_header_bytes=settings.max_header_bytes,
                        max_url_bytes=settings.max_url_bytes)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from service import metrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -141,3 +144,29 @@ class HeaderLimitMiddleware:
                 "message": f"the URL is longer than {self.max_url_bytes} bytes"}}, [])
             return
         await self.app(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Request count and latency per route template, as Prometheus metrics."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUESTS.labels(scope["method"], path, status[0]).inc()
+            metrics.LATENCY.labels(scope["method"], path).observe(time.perf_counter() - start)
