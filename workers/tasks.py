@@ -296,6 +296,22 @@ def _cache_key(sb: DockerSandbox, sub: Submission, owner: str) -> str | None:
         return None
 
 
+def _cached(st: Store, key: str) -> Feedback | None:
+    """A cached result, or None; the cache is an optimisation: Redis trouble skips it."""
+    try:
+        return lookup(st.r, key)
+    except redis.RedisError as exc:
+        log.warning("result cache unavailable: %s", exc)
+        return None
+
+
+def _remember(st: Store, key: str, fb: Feedback, ttl: int) -> None:
+    try:
+        remember(st.r, key, fb, ttl)
+    except redis.RedisError as exc:
+        log.warning("result not cached: %s", exc)
+
+
 def process(sub_id: str, retries: int = 0) -> str:
     """Evaluate one stored submission; the body of the task, callable without Celery.
 
@@ -323,11 +339,11 @@ def process(sub_id: str, retries: int = 0) -> str:
         if deliveries > 1 or retries:
             _kill_stale(sub_id, record.get("cell"), strict=True)
         key = _cache_key(sb, sub, record.get("owner", ""))
-        fb = (lookup(st.r, key) if key and sub.cache else None) or \
+        fb = (_cached(st, key) if key and sub.cache else None) or \
             evaluate(sub, sb, ToolLimits(time_s=s.tool_time_s), tag=sub_id)
         if key and not fb.cached and cacheable(sub, fb):
             # before the result is published: a client resubmitting at once finds it
-            remember(st.r, key, fb, s.result_ttl)
+            _remember(st, key, fb, s.result_ttl)
     except SandboxUnavailable:
         raise
     except SubmissionError as exc:

@@ -101,6 +101,7 @@ class DockerSandbox:
         self._lock = threading.Lock()
         self._returned = threading.Condition(self._lock)  # a swept cell came back
         self._sweeping: dict[tuple[str, int], int] = {}  # cells whose sweep report is awaited
+        self._warming: dict[tuple[str, int], int] = {}  # idle cells the refiller is starting
         self._idle: dict[str, list[Cell]] = {}
         self._cells: dict[str, Cell] = {}  # every live cell of this sandbox, idle or busy
         self._image_ids: dict[str, tuple[str, float]] = {}
@@ -196,7 +197,9 @@ class DockerSandbox:
                         idle.remove(cell)
                         break
                     left = wait_until - time.monotonic()
-                    if self._sweeping.get((image, memory), 0) <= 0 or left <= 0:
+                    coming = self._sweeping.get((image, memory), 0) + \
+                        self._warming.get((image, memory), 0)
+                    if coming <= 0 or left <= 0:
                         break
                     self._returned.wait(timeout=min(left, 1.0))
             if cell is None:
@@ -249,14 +252,22 @@ class DockerSandbox:
                 for cell in old:
                     self._retire(cell, "max-age")
                 if ready - len(old) < self.pool_size:
+                    key = (image, self.default_memory)
+                    with self._lock:
+                        self._warming[key] = self._warming.get(key, 0) + 1
                     try:
                         cell = self._create(image, self.default_memory)
                     except (DockerException, OSError) as exc:
                         failures += 1
                         log.warning("pool: cannot create a %s cell: %s", image, exc)
                         continue
+                    finally:
+                        with self._lock:
+                            self._warming[key] -= 1
                     if self._give_back(cell) is not None:
                         self._retire(cell, "idle-limit")
+                    with self._lock:
+                        self._returned.notify_all()
                     did = True
                     failures = 0
             if not did:
