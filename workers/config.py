@@ -25,7 +25,7 @@ class WorkerSettings(BaseSettings):
                                                            "(default: slots).")
     idle_total: int | None = Field(None, ge=0, description="Idle cells kept per worker, all "
                                                            "images together (default: 2 x slots).")
-    cell_max_jobs: int = Field(200, ge=1, description="Retire a cell after this many jobs "
+    cell_max_jobs: int = Field(1000, ge=1, description="Retire a cell after this many jobs "
                                                       "(1 = a fresh container per job).")
     cell_max_age_s: float = Field(900, gt=0, description="Retire a cell this old (s).")
     tools_memory_mb: int = Field(384, description="Memory for analysers/builds on top of the user's.")

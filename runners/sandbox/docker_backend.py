@@ -72,7 +72,7 @@ class DockerSandbox:
         pool_size: int = 1,
         idle_cells: int = 4,
         idle_total: int = 8,
-        max_jobs: int = 200,
+        max_jobs: int = 1000,
         max_age_s: float = 900.0,
         profile: Profile | None = None,
         tools_memory_mb: int = 384,
