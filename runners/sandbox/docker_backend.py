@@ -54,6 +54,7 @@ log = logging.getLogger("codefeedback.sandbox")
 MiB = 1024 * 1024
 SWEEP_WAIT_S = 30.0
 TAKE_WAIT_S = 5.0  # how long a job waits for a cell being swept before starting a new one
+WARMING_WAIT_S = 60.0  # ... and for one the refiller is starting
 
 
 class SandboxUnavailable(RuntimeError):
@@ -187,7 +188,7 @@ class DockerSandbox:
     def _take(self, image: str, memory: int) -> Cell:
         """An idle cell of this image and memory, or one being swept (a sweep takes
         milliseconds, a new cell a second or more), or a new one."""
-        wait_until = time.monotonic() + TAKE_WAIT_S
+        t0 = time.monotonic()
         while True:
             with self._lock:
                 while True:
@@ -196,12 +197,13 @@ class DockerSandbox:
                     if cell is not None:
                         idle.remove(cell)
                         break
-                    left = wait_until - time.monotonic()
-                    coming = self._sweeping.get((image, memory), 0) + \
-                        self._warming.get((image, memory), 0)
-                    if coming <= 0 or left <= 0:
+                    # a cell the refiller is starting comes no later than one started now
+                    waited = time.monotonic() - t0
+                    if not ((self._sweeping.get((image, memory), 0) and waited < TAKE_WAIT_S)
+                            or (self._warming.get((image, memory), 0)
+                                and waited < WARMING_WAIT_S)):
                         break
-                    self._returned.wait(timeout=min(left, 1.0))
+                    self._returned.wait(timeout=0.5)
             if cell is None:
                 break
             if cell.age() >= self.max_age_s:

@@ -371,7 +371,8 @@ def test_calibration(isolation: Run) -> None:
         assert report is not None, job.describe()
         assert report["findings"] == {}, (report["findings"], job.describe())
         check_job_cleanup(job)
-        assert job.cleanup is not None and job.cleanup.outcome == "clean", job.cleanup
+        assert job.cleanup is not None and job.cleanup.outcome == "clean", job.cleanup.sweep \
+            if job.cleanup else None
     assert set(isolation.baselines) == {"python", "c"}
     assert set(isolation.baselines["python"]) == {"script", "exec"}
     for kind, state in isolation.baselines["python"].items():
