@@ -89,19 +89,10 @@ class Store:
         raw = self.r.hget(SUB + sub_id, "request")
         return Submission.model_validate_json(raw) if raw else None
 
-    def count_delivery(self, sub_id: str) -> int:
-        return int(self.r.hincrby(SUB + sub_id, "deliveries", 1))
-
     def start_delivery(self, sub_id: str) -> int:
         """Count this delivery, mark the submission running and no longer waiting in the
         queue, in one round trip; returns the number of deliveries so far."""
         return int(self._start(keys=[SUB + sub_id, QUEUED], args=[time.time(), self.ttl]))
-
-    def mark_running(self, sub_id: str) -> None:
-        pipe = self.r.pipeline()
-        pipe.hset(SUB + sub_id, mapping={"status": "running", "started_at": time.time()})
-        pipe.expire(SUB + sub_id, self.ttl)
-        pipe.execute()
 
     def complete(self, sub_id: str, feedback: Feedback) -> bool:
         """Write the result once and publish the completion, in one round trip (one script:

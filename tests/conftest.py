@@ -6,6 +6,7 @@ failure, never a silent skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -114,23 +115,25 @@ def _wait_http(url: str, seconds: float) -> bool:
     return False
 
 
-@pytest.fixture(scope="session")
-def host_stack(redis_url, docker_client) -> Iterator[dict]:
-    """The real stack run on the host: uvicorn API + Celery worker + redis + Docker sandboxes."""
+@contextlib.contextmanager
+def run_host_stack(redis_url: str, docker_client, tag: str,  # noqa: ANN001
+                   env_extra: dict[str, str] | None = None, worker_args: tuple[str, ...] = (),
+                   label: str = "stack") -> Iterator[dict]:
+    """uvicorn API + Celery worker on the host, against `redis_url` and the Docker engine;
+    its sandboxes are labelled `tag` and reaped when it stops."""
+    from runners.sandbox.docker_backend import reap
+
     port = free_port()
-    tag = f"cfshost{os.getpid()}"
     env = {**os.environ, "CFS_REDIS_URL": redis_url, "CFS_INSTANCE": tag,
            "CFS_WORKER_NAME": f"{tag}-worker", "CFS_POOL_SIZE": "1",
            "CFS_QUEUE_NAME": tag, "CFS_HEARTBEAT_S": "1", "CFS_WORKER_HEARTBEAT_S": "3",
-           "CFS_MAX_DELIVERIES": "3", "PYTHONPATH": str(ROOT),
-           # a canary the security suite looks for in every result and log (tests/security)
-           "CFS_CANARY_SECRET": f"cfs-canary-env-{secrets.token_hex(12)}"}
-    logdir = Path(tempfile.mkdtemp(prefix="cfs-stack-"))
+           "CFS_MAX_DELIVERIES": "3", "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    logdir = Path(tempfile.mkdtemp(prefix=f"cfs-{label}-"))
     worker_log = open(logdir / "worker.log", "wb")  # noqa: SIM115
     api_log = open(logdir / "api.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--loglevel=INFO",
-         "--concurrency=2", "--without-gossip", "--without-mingle", "-n", f"{tag}@%h"],
+         *worker_args, "--without-gossip", "--without-mingle", "-n", f"{tag}@%h"],
         env=env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1",
@@ -139,7 +142,7 @@ def host_stack(redis_url, docker_client) -> Iterator[dict]:
     url = f"http://127.0.0.1:{port}"
     try:
         if not _wait_http(url + "/readyz", 120):
-            raise RuntimeError("host stack did not become ready:\n"
+            raise RuntimeError(f"{label} did not become ready:\n"
                                + (logdir / "worker.log").read_text()[-3000:]
                                + (logdir / "api.log").read_text()[-3000:])
         yield {"url": url, "env": env, "worker": worker, "api": api, "logdir": logdir,
@@ -152,9 +155,19 @@ def host_stack(redis_url, docker_client) -> Iterator[dict]:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        from runners.sandbox.docker_backend import reap
-
+        worker_log.close()
+        api_log.close()
         reap(docker_client, tag, older_than_s=0)
+
+
+@pytest.fixture(scope="session")
+def host_stack(redis_url, docker_client) -> Iterator[dict]:
+    """The real stack run on the host: uvicorn API + Celery worker + redis + Docker sandboxes."""
+    # a canary the security suite looks for in every result and log (tests/security)
+    canary = {"CFS_CANARY_SECRET": f"cfs-canary-env-{secrets.token_hex(12)}"}
+    with run_host_stack(redis_url, docker_client, f"cfshost{os.getpid()}", canary,
+                        ("--concurrency=2",)) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

@@ -23,20 +23,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis as redis_lib
 
-from tests.conftest import ROOT, _wait_http, free_port
+from tests.conftest import run_host_stack
 from tests.security import cells
 from tests.security.cases.cell_traps import TRAPS, Trap, probe_body, trap_body
 from tests.security.conftest import sandbox_processes
@@ -57,46 +53,10 @@ SINGLE_USE_TRAPS = ("python-daemon_double_fork", "python-files_everywhere",
 @contextlib.contextmanager
 def cell_stack(redis_url: str, docker_client: Any, env_extra: dict[str, str],
                label: str) -> Iterator[dict[str, Any]]:
-    """Like tests/conftest.py's `host_stack`, with the cell settings and the threads pool."""
-    from runners.sandbox.docker_backend import reap
-
-    port = free_port()
-    tag = f"cfscell{label}{os.getpid()}"
-    env = {**os.environ, "CFS_REDIS_URL": redis_url, "CFS_INSTANCE": tag,
-           "CFS_WORKER_NAME": f"{tag}-worker", "CFS_POOL_SIZE": "1", "CFS_QUEUE_NAME": tag,
-           "CFS_HEARTBEAT_S": "1", "CFS_WORKER_HEARTBEAT_S": "3", "CFS_MAX_DELIVERIES": "3",
-           "PYTHONPATH": str(ROOT), **env_extra}
-    logdir = Path(tempfile.mkdtemp(prefix=f"cfs-{label}-"))
-    worker_log = open(logdir / "worker.log", "wb")  # noqa: SIM115
-    api_log = open(logdir / "api.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--loglevel=INFO",
-         "--pool", "threads", "--concurrency", "1", "--without-gossip", "--without-mingle",
-         "-n", f"{tag}@%h"],
-        env=env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
-    api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        env=env, cwd=ROOT, stdout=api_log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        if not _wait_http(url + "/readyz", 120):
-            raise RuntimeError("cell stack did not become ready:\n"
-                               + (logdir / "worker.log").read_text()[-3000:]
-                               + (logdir / "api.log").read_text()[-3000:])
-        yield {"url": url, "env": env, "worker": worker, "api": api, "logdir": logdir,
-               "instance": tag}
-    finally:
-        for proc in (api, worker):
-            proc.terminate()
-        for proc in (api, worker):
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        worker_log.close()
-        api_log.close()
-        reap(docker_client, tag, older_than_s=0)
+    """tests/conftest.py's host stack with the cell settings and one thread."""
+    with run_host_stack(redis_url, docker_client, f"cfscell{label}{os.getpid()}", env_extra,
+                        ("--pool", "threads", "--concurrency", "1"), label) as stack:
+        yield stack
 
 
 # ------------------------------------------------------------------------------ records
