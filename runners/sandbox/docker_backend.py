@@ -226,18 +226,21 @@ class DockerSandbox:
             return "max-age"
         if self._stop.is_set():
             return "shutdown"
-        evict = None
+        if self.idle_cells <= 0:
+            return "idle-limit"
+        evict = []
         with self._lock:
             idle = self._idle.setdefault(cell.image, [])
-            if len(idle) >= self.idle_cells:
-                return "idle-limit"
             cell.idle_since = time.monotonic()
             idle.append(cell)
-            everyone = [c for cells in self._idle.values() for c in cells]
-            if len(everyone) > self.idle_total:  # the host's bound: the longest idle goes
-                evict = min(everyone, key=lambda c: c.idle_since)
-        if evict is not None:
-            self._retire(evict, "idle-limit")
+            # over a bound, the longest idle goes (the cell just swept is the freshest)
+            if len(idle) > self.idle_cells:
+                evict.append(min(idle, key=lambda c: c.idle_since))
+            everyone = [c for cells in self._idle.values() for c in cells if c not in evict]
+            if len(everyone) > self.idle_total:
+                evict.append(min(everyone, key=lambda c: c.idle_since))
+        for old in evict:
+            self._retire(old, "idle-limit")
         return None
 
     def _refill_loop(self) -> None:
