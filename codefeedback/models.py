@@ -97,10 +97,58 @@ class CallCase(_Strict):
     name: str | None = Field(None, max_length=200)
 
 
+class Signature(_Strict):
+    """Types in Python annotation syntax: `int`, `float`, `bool`, `str`, `None`, `list[T]`,
+    `dict[str, T]`, `tuple[T, ...]`, `Optional[T]`."""
+
+    params: list[str] = Field(default_factory=list, max_length=50)
+    returns: str = Field("None", max_length=500)
+
+
+class FloatTolerance(_Strict):
+    """Two numbers match when `|a-b| <= max(abs, rel*|expected|)` (as `math.isclose`)."""
+
+    rel: float = Field(1e-9, ge=0, le=1)
+    abs: float = Field(0.0, ge=0)
+
+
 class CallTests(_Strict):
     function: str = Field(..., pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,100}$")
     cases: list[CallCase] = Field(..., min_length=1, max_length=MAX_CALL_CASES)
-    signature: str | None = Field(None, max_length=2000)
+    signature: Signature | str | None = Field(
+        None, description="Parameter and return types (needed by statically typed languages); "
+        "the string form `(int, list[int]) -> int` is an alias.")
+    float_tolerance: FloatTolerance | None = Field(
+        None, description="Default: numbers compare exactly (int and float numerically).")
+
+    @field_validator("signature")
+    @classmethod
+    def _signature_text(cls, v: Signature | str | None) -> Signature | str | None:
+        if isinstance(v, str) and len(v) > 2000:
+            raise ValueError("signature is longer than 2000 characters")
+        return v
+
+
+class CheckerProgram(_Strict):
+    language: str = Field("python", min_length=1, max_length=50)
+    code: str = Field(..., min_length=1, max_length=MAX_TEST_SOURCE_BYTES)
+
+
+class IOChecker(_Strict):
+    """How `io` outputs are compared (CONTRACT v1.1). `program` runs a testlib-style checker."""
+
+    kind: Literal["exact", "tokens", "float", "unordered_lines", "program"] = "exact"
+    rel: float = Field(1e-6, ge=0, le=1)
+    abs: float = Field(1e-9, ge=0)
+    program: CheckerProgram | None = None
+
+    @model_validator(mode="after")
+    def _program_matches_kind(self) -> IOChecker:
+        if self.kind == "program" and self.program is None:
+            raise ValueError("io_checker kind 'program' needs `program` ({language, code})")
+        if self.kind != "program" and self.program is not None:
+            raise ValueError("io_checker `program` is only used with kind 'program'")
+        return self
 
 
 class Tests(_Strict):
@@ -110,9 +158,18 @@ class Tests(_Strict):
     script: str | None = Field(None, max_length=MAX_TEST_SOURCE_BYTES)
     io: list[IOCase] | None = Field(None, min_length=1, max_length=MAX_IO_CASES)
     calls: CallTests | None = None
+    io_checker: IOChecker | None = Field(
+        None, description="How io outputs are compared; default exact (trailing whitespace "
+        "per line and trailing blank lines ignored).")
 
     def kinds(self) -> list[str]:
         return [k for k in ("unit", "script", "io", "calls") if getattr(self, k) is not None]
+
+    @model_validator(mode="after")
+    def _checker_needs_io(self) -> Tests:
+        if self.io_checker is not None and self.io is None:
+            raise ValueError("io_checker is given but there are no io tests")
+        return self
 
 
 class Submission(_Strict):
@@ -245,6 +302,20 @@ class Environment(BaseModel):
     limits: dict[str, Any] = Field(default_factory=dict)
 
 
+class Finding(BaseModel):
+    rule: str
+    message: str
+    line: int | None = None
+    file: str | None = None
+
+
+class Integrity(BaseModel):
+    """Known reward-hack patterns in the submitted code: data for pipelines, never a verdict."""
+
+    suspicious: bool = False
+    findings: list[Finding] = Field(default_factory=list)
+
+
 class Feedback(BaseModel):
     """What the pipeline produces for one submission (the result part of the resource)."""
 
@@ -256,6 +327,8 @@ class Feedback(BaseModel):
     feedback: str = ""
     environment: Environment | None = None
     reason: str | None = Field(None, description="Why internal_error, when it is one.")
+    integrity: Integrity | None = Field(
+        None, description="Known reward-hack patterns found in the code; never changes the verdict.")
     cached: bool = Field(False, description="True when this result was answered from the result "
                          "cache (identical earlier work) instead of a new run.")
 
@@ -273,6 +346,7 @@ class SubmissionResource(BaseModel):
     run: RunResult | None = None
     feedback: str | None = None
     environment: Environment | None = None
+    integrity: Integrity | None = None
     metadata: dict[str, Any] | None = None
     created_at: float | None = None
     completed_at: float | None = None
@@ -304,6 +378,8 @@ class LanguageInfo(BaseModel):
     files: dict[str, str] = Field(default_factory=dict)
     unit_tests: str | None = Field(None, description="How unit tests reach the solution.")
     severity_mapping: str | None = None
+    calls: str | None = Field(None, description="How `calls` cases reach the function: "
+                              "supported types, whether a signature is needed.")
     example: dict[str, Any] | None = None
 
 

@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 from codefeedback.models import (
     CompileResult,
     Diagnostic,
+    Finding,
+    Integrity,
     LanguageInfo,
     Limits,
     RunResult,
@@ -63,6 +65,8 @@ class Job:
     nonce: str = field(default_factory=lambda: secrets.token_hex(16))
     modes: dict[str, int] = field(default_factory=dict)
     tag: str | None = None  # the submission id: names the container, so a redelivery finds it
+    # What the worker keeps to judge the result and never sends (expected values of calls).
+    judging: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Every step with a private report channel learns the job's nonce (harnesses tag
@@ -160,6 +164,7 @@ class Interpretation:
     run: RunResult | None = None
     signals: set[str] = field(default_factory=set)  # verdicts the steps call for
     internal_error: str | None = None
+    integrity: Integrity | None = None  # reward-hack findings (never change the verdict)
 
 
 class Runner:
@@ -178,6 +183,7 @@ class Runner:
     unit_tests: ClassVar[str] = ""
     severity_mapping: ClassVar[str] = ""
     preload: ClassVar[list[str]] = []  # modules the pooled agent imports before a job
+    calls_support: ClassVar[str] = ""  # how `calls` reach the function (GET /v1/languages/{id})
     folder: ClassVar[Path]
 
     def build_job(self, sub: Submission, tool_time_s: float) -> Job:
@@ -210,6 +216,7 @@ class Runner:
             files=dict(self.files),
             unit_tests=self.unit_tests,
             severity_mapping=self.severity_mapping,
+            calls=self.calls_support or None,
             example=self.example(),
         )
 
@@ -228,3 +235,30 @@ def diag(tool: str, severity: str, message: str, **kw: Any) -> Diagnostic:
 
 def user_limits(limits: Limits) -> dict[str, Any]:
     return {"time_s": limits.time_s, "memory_mb": limits.memory_mb, "output_kb": limits.output_kb}
+
+
+INTEGRITY_STEP = "integrity"
+MAX_FINDINGS = 50
+
+
+def read_integrity(result: JobResult, file: str) -> Integrity | None:
+    """The `integrity` step's JSON (`{"findings": [{rule, message, line}]}`), or None if the job
+    had no such step or it failed (findings are data, so a failed scan is just absent)."""
+    step = result.steps.get(INTEGRITY_STEP)
+    if step is None or not step.succeeded:
+        return None
+    try:
+        data = json.loads(step.stdout or "{}")
+    except ValueError:
+        return None
+    found = data.get("findings") if isinstance(data, dict) else None
+    if not isinstance(found, list):
+        return None
+    findings = []
+    for item in found[:MAX_FINDINGS]:
+        if not isinstance(item, dict) or not isinstance(item.get("rule"), str):
+            continue
+        line = item.get("line")
+        findings.append(Finding(rule=item["rule"][:100], message=str(item.get("message", ""))[:500],
+                                line=line if type(line) is int else None, file=file))
+    return Integrity(suspicious=bool(findings), findings=findings)

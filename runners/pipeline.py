@@ -17,7 +17,7 @@ from codefeedback.models import (
     TestsResult,
     Verdict,
 )
-from runners.base import Interpretation, Job, JobResult, Runner
+from runners.base import Interpretation, Job, JobResult, Runner, read_integrity
 from runners.registry import resolve
 from runners.render import render
 from runners.sandbox.base import Sandbox
@@ -106,7 +106,9 @@ def assemble(runner: Runner, sub: Submission, job: Job, result: JobResult) -> Fe
         static=interp.static,
     )
     fb = Feedback(verdict=verdict, static=interp.static, compile=interp.compile, tests=tests,
-                  run=interp.run, environment=env, reason=interp.internal_error)
+                  run=interp.run, environment=env, reason=interp.internal_error,
+                  integrity=interp.integrity or read_integrity(result, runner.files.get(
+                      "solution", "")))
     sources = {name: text for name, text in job.files.items() if name in runner.files.values()}
     fb.feedback = render(fb, sources, sub.feedback_max_chars, sub.limits.model_dump())
     return fb

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from codefeedback.models import Diagnostic, Outcome, TestCase
+from codefeedback.models import Diagnostic, IOChecker, Outcome, TestCase
 from runners.base import StepResult
 
 # What a step status means for the verdict (see codefeedback.models.Verdict).
@@ -98,7 +98,7 @@ def read_test_step(
             if (case.outcome == Outcome.error and memory_markers
                     and any(m in (case.message or "") for m in memory_markers)):
                 run.signals.add("memory_limit")
-    stopped = _stop_reason(step, signal)
+    stopped = stop_reason(step, signal)
     names = expected if expected is not None else []
     for name in names:
         if name in results:
@@ -125,7 +125,7 @@ def read_test_step(
     return run
 
 
-def _stop_reason(step: StepResult, signal: str | None) -> str:
+def stop_reason(step: StepResult, signal: str | None) -> str:
     if signal == "time_limit":
         return "the time limit was exceeded"
     if signal == "memory_limit":
@@ -176,7 +176,8 @@ def _str(v: Any, limit: int = 4000) -> str | None:
 
 
 def io_case(index: int, expected: str, step: StepResult, name: str | None = None,
-            memory_markers: tuple[str, ...] = ()) -> tuple[TestCase, str | None]:
+            memory_markers: tuple[str, ...] = (),
+            checker: IOChecker | None = None) -> tuple[TestCase, str | None]:
     """Compare a program's stdout with the expected one, outside the untrusted process."""
     label = name or f"io[{index}]"
     signal = step_signal(step, memory_markers)

@@ -83,7 +83,7 @@ def resource(sub_id: str, rec: dict[str, str], full: bool = True) -> dict[str, A
         "language": rec.get("language") or req.get("language"),
         "verdict": None,
         "static": None, "compile": None, "tests": None, "run": None,
-        "feedback": None, "environment": None,
+        "feedback": None, "environment": None, "integrity": None,
         "metadata": req.get("metadata"),
         "created_at": _f(rec.get("created_at")),
         "completed_at": _f(rec.get("completed_at")),
@@ -93,7 +93,8 @@ def resource(sub_id: str, rec: dict[str, str], full: bool = True) -> dict[str, A
         result = json.loads(rec["result"])
         out["status"] = "completed"
         out["cached"] = bool(result.get("cached"))
-        for key in ("verdict", "static", "compile", "tests", "run", "feedback", "environment"):
+        for key in ("verdict", "static", "compile", "tests", "run", "feedback", "environment",
+                    "integrity"):
             out[key] = result.get(key)
         if not full:
             for key in ("static", "compile", "run", "environment"):

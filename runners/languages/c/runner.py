@@ -216,7 +216,8 @@ class CRunner(Runner):
                 out.run = step.to_run()
         for i, case in enumerate(tests.io or []):
             step = result.step(f"io-{i}")
-            tc, signal = io_case(i, case.stdout, step, case.name, MEMORY_MARKERS)
+            tc, signal = io_case(i, case.stdout, step, case.name, MEMORY_MARKERS,
+                                 checker=tests.io_checker)
             if signal == "runtime_error" and memory_exhausted(step, limit_kb,
                                                               sizes.get("prog", 0)):
                 signal = "memory_limit"

@@ -128,7 +128,8 @@ class PythonRunner(Runner):
                 out.run = step.to_run()
         for i, case in enumerate(tests.io or []):
             step = result.step(f"io-{i}")
-            tc, signal = io_case(i, case.stdout, step, case.name, MEMORY_MARKERS)
+            tc, signal = io_case(i, case.stdout, step, case.name, MEMORY_MARKERS,
+                                 checker=tests.io_checker)
             out.cases.append(tc)
             if signal:
                 out.signals.add(signal)
