@@ -18,8 +18,17 @@ from codefeedback.models import (
     Verdict,
 )
 from runners.base import Interpretation, Job, JobResult, Runner, read_integrity
+from runners.checkers import (
+    CheckerRun,
+    attach_checks,
+    check_submission,
+    checker_job,
+    read_checks,
+    uses_program,
+)
 from runners.registry import resolve
 from runners.render import render
+from runners.report import CHECKER_FAILED
 from runners.sandbox.base import Sandbox
 from runners.verdict import decide
 
@@ -62,28 +71,51 @@ def check(sub: Submission) -> Runner:
     problem = runner.check_files(sub)
     if problem:
         raise SubmissionError("reserved_file_name", problem)
+    problem = check_submission(sub)
+    if problem:
+        raise SubmissionError("unsupported_checker_language", problem)
     return runner
 
 
 def evaluate(sub: Submission, sandbox: Sandbox, tools: ToolLimits | None = None,
              tag: str | None = None) -> Feedback:
-    """Run every check of one submission in one sandbox job and return the feedback."""
+    """Run every check of one submission in one sandbox job and return the feedback.
+
+    With a `program` io checker, a second job follows in the Python runner's image: the
+    submitter's checker on every io case whose program exited 0 (runners/checkers.py)."""
     runner = check(sub)
-    job = runner.build_job(sub, (tools or ToolLimits()).time_s)
+    tools = tools or ToolLimits()
+    job = runner.build_job(sub, tools.time_s)
     job.tag = tag
     result = sandbox.run(job)
-    return assemble(runner, sub, job, result)
+    checks = None
+    if uses_program(sub):
+        checks = {}
+        judge = checker_job(sub, result, tools.time_s)
+        if judge is not None:
+            judge.tag = tag
+            checks = read_checks(judge, sandbox.run(judge), tools.time_s)
+    return assemble(runner, sub, job, result, checks)
 
 
-def assemble(runner: Runner, sub: Submission, job: Job, result: JobResult) -> Feedback:
-    """Runner interpretation + shared verdict + rendered text."""
+def assemble(runner: Runner, sub: Submission, job: Job, result: JobResult,
+             checks: dict[int, CheckerRun] | None = None) -> Feedback:
+    """Runner interpretation + shared verdict + rendered text.
+
+    `checks` are a program io checker's verdicts by io case index (from `evaluate`); without
+    them such a checker's cases are `internal_error`. Other io kinds need nothing but `result`.
+    """
     env = Environment(image=result.image or runner.image, toolchain=runner.toolchain,
                       limits=sub.limits.model_dump())
     if result.error:
         fb = Feedback(verdict=Verdict.internal_error, environment=env, reason=result.error)
         fb.feedback = render(fb, {}, sub.feedback_max_chars)
         return fb
+    if uses_program(sub):
+        result = attach_checks(result, checks or {})
     interp: Interpretation = runner.interpret(sub, job, result)
+    if uses_program(sub) and "internal_error" in interp.signals and not interp.internal_error:
+        interp.internal_error = checker_failure(interp)
     signals = set(interp.signals)
     if result.lost:
         signals.add(LOST_SIGNAL.get(result.lost, "runtime_error"))
@@ -112,3 +144,17 @@ def assemble(runner: Runner, sub: Submission, job: Job, result: JobResult) -> Fe
     sources = {name: text for name, text in job.files.items() if name in runner.files.values()}
     fb.feedback = render(fb, sources, sub.feedback_max_chars, sub.limits.model_dump())
     return fb
+
+
+def checker_failure(interp: Interpretation) -> str:
+    """The reason of an internal_error caused by the submitter's io checker program."""
+    failed = [c for c in interp.cases or [] if c.kind == "io" and c.outcome == Outcome.error
+              and (c.message or "").startswith(CHECKER_FAILED)]
+    names = ", ".join(c.name for c in failed[:5]) + (" …" if len(failed) > 5 else "")
+    first = ""
+    if failed:
+        lines = [ln for ln in (failed[0].message or "").splitlines() if ln.strip()]
+        first = lines[0] + (f" … {lines[-1].strip()}" if len(lines) > 2 else "")
+    return (f"the io checker (tests.io_checker.program, supplied with the tests) failed, so the "
+            f"output could not be judged; it is the checker that failed, not the submitted code. "
+            f"Cases: {names or 'unknown'}. First: {first}")

@@ -14,6 +14,8 @@ from typing import Any
 
 from codefeedback.models import Diagnostic, IOChecker, Outcome, TestCase
 from runners.base import StepResult
+from runners.checkers import CheckerRun, compare_output
+from runners.checkers import normalise_output as normalise_output  # the exact rule, re-exported
 
 # What a step status means for the verdict (see codefeedback.models.Verdict).
 STATUS_SIGNAL = {
@@ -178,7 +180,9 @@ def _str(v: Any, limit: int = 4000) -> str | None:
 def io_case(index: int, expected: str, step: StepResult, name: str | None = None,
             memory_markers: tuple[str, ...] = (),
             checker: IOChecker | None = None) -> tuple[TestCase, str | None]:
-    """Compare a program's stdout with the expected one, outside the untrusted process."""
+    """Judge one io case outside the untrusted process: the program's stdout against the
+    expected one by `checker` (runners/checkers.py; default `exact`). With a `program` checker
+    the verdict is the one the pipeline attached to the step (`CheckedStep.check`)."""
     label = name or f"io[{index}]"
     signal = step_signal(step, memory_markers)
     common = {"name": label, "kind": "io", "duration_ms": step.wall_ms,
@@ -195,15 +199,39 @@ def io_case(index: int, expected: str, step: StepResult, name: str | None = None
                else f"exited with code {step.exit_code}")
         return TestCase(outcome=Outcome.error, message=f"the program {why}",
                         expected=expected, actual=step.stdout[-2000:], **common), "runtime_error"
-    if normalise_output(step.stdout) == normalise_output(expected):
+    shown = {"expected": expected[-2000:], "actual": step.stdout[-2000:]}
+    if checker is not None and checker.kind == "program":
+        return checked_case(getattr(step, "check", None), shown, common)
+    why = compare_output(expected, step.stdout, checker)
+    if why is None:
         return TestCase(outcome=Outcome.passed, **common), None
-    return TestCase(outcome=Outcome.failed, message="stdout differs from the expected output",
-                    expected=expected[-2000:], actual=step.stdout[-2000:], **common), None
+    kind = checker.kind if checker is not None else "exact"
+    prefix = ("stdout differs from the expected output" if kind == "exact"
+              else f"stdout differs from the expected output ({kind} comparison)")
+    return TestCase(outcome=Outcome.failed, message=f"{prefix}: {why}", **shown, **common), None
 
 
-def normalise_output(text: str) -> str:
-    """Trailing whitespace per line and trailing blank lines are ignored (CONTRACT.md)."""
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    return "\n".join(lines)
+CHECKER_FAILED = "the io checker failed"
+
+
+def checked_case(check: CheckerRun | None, shown: dict[str, Any],
+                 common: dict[str, Any]) -> tuple[TestCase, str | None]:
+    """The test case for a program checker's verdict (testlib exit codes, CHECKERS.md)."""
+    if check is None:
+        return TestCase(outcome=Outcome.error, message=f"{CHECKER_FAILED}: it did not run "
+                        "on this case (the submitter's io_checker program, not the submitted "
+                        "code)", **shown, **common), "internal_error"
+    said = f"\nchecker output:\n{check.output}" if check.output else ""
+    if check.outcome == "passed":
+        return TestCase(outcome=Outcome.passed, message=(said.lstrip("\n") or None),
+                        **common), None
+    if check.outcome == "wrong_answer":
+        return TestCase(outcome=Outcome.failed, message="wrong answer (the io checker exited "
+                        f"with code 1){said}", **shown, **common), None
+    if check.outcome == "presentation_error":
+        return TestCase(outcome=Outcome.failed, message="presentation error (the io checker "
+                        f"exited with code 2; counted as wrong answer){said}", **shown,
+                        **common), None
+    return TestCase(outcome=Outcome.error, message=f"{CHECKER_FAILED}: it {check.detail} on "
+                    "this case (the submitter's io_checker program failed, not the submitted "
+                    f"code){said}", **shown, **common), "internal_error"
