@@ -151,10 +151,12 @@ def checker_failure(interp: Interpretation) -> str:
     failed = [c for c in interp.cases or [] if c.kind == "io" and c.outcome == Outcome.error
               and (c.message or "").startswith(CHECKER_FAILED)]
     names = ", ".join(c.name for c in failed[:5]) + (" …" if len(failed) > 5 else "")
-    first = ""
+    what = ""
     if failed:
-        lines = [ln for ln in (failed[0].message or "").splitlines() if ln.strip()]
-        first = lines[0] + (f" … {lines[-1].strip()}" if len(lines) > 2 else "")
-    return (f"the io checker (tests.io_checker.program, supplied with the tests) failed, so the "
-            f"output could not be judged; it is the checker that failed, not the submitted code. "
-            f"Cases: {names or 'unknown'}. First: {first}")
+        lines = [ln.strip() for ln in (failed[0].message or "").splitlines() if ln.strip()]
+        what = lines[0].removeprefix(CHECKER_FAILED + ": ").split("; ", 1)[0]
+        if len(lines) > 2:  # the last line of its output: usually the exception
+            what += f" ({lines[-1][:300]})"
+    return (f"the io checker (tests.io_checker.program) failed on {names or 'an io case'}"
+            f"{': ' + what if what else ''}; the submitter's checker failed, not the submitted "
+            f"code, so the output could not be judged")

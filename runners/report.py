@@ -212,6 +212,7 @@ def io_case(index: int, expected: str, step: StepResult, name: str | None = None
 
 
 CHECKER_FAILED = "the io checker failed"
+NOT_THE_CODE = "the submitter's io_checker program failed, not the submitted code"
 
 
 def checked_case(check: CheckerRun | None, shown: dict[str, Any],
@@ -219,8 +220,7 @@ def checked_case(check: CheckerRun | None, shown: dict[str, Any],
     """The test case for a program checker's verdict (testlib exit codes, CHECKERS.md)."""
     if check is None:
         return TestCase(outcome=Outcome.error, message=f"{CHECKER_FAILED}: it did not run "
-                        "on this case (the submitter's io_checker program, not the submitted "
-                        "code)", **shown, **common), "internal_error"
+                        f"on this case; {NOT_THE_CODE}", **shown, **common), "internal_error"
     said = f"\nchecker output:\n{check.output}" if check.output else ""
     if check.outcome == "passed":
         return TestCase(outcome=Outcome.passed, message=(said.lstrip("\n") or None),
@@ -232,6 +232,5 @@ def checked_case(check: CheckerRun | None, shown: dict[str, Any],
         return TestCase(outcome=Outcome.failed, message="presentation error (the io checker "
                         f"exited with code 2; counted as wrong answer){said}", **shown,
                         **common), None
-    return TestCase(outcome=Outcome.error, message=f"{CHECKER_FAILED}: it {check.detail} on "
-                    "this case (the submitter's io_checker program failed, not the submitted "
-                    f"code){said}", **shown, **common), "internal_error"
+    return TestCase(outcome=Outcome.error, message=f"{CHECKER_FAILED}: it {check.detail}; "
+                    f"{NOT_THE_CODE}{said}", **shown, **common), "internal_error"
