@@ -69,6 +69,7 @@ def read_test_step(
     expected: list[str] | None = None
     started: str | None = None
     done = False
+    tampered: list[str] = []
     results: dict[str, list[TestCase]] = {}
     for ev in evs:
         kind_ = ev.get("event")
@@ -87,6 +88,8 @@ def read_test_step(
                 tool=str(ev.get("tool") or "compiler"), severity="error",
                 message=str(ev.get("message", "does not compile")), file=ev.get("file") or file,
                 line=_int(ev.get("line")), column=_int(ev.get("column"))))
+        elif kind_ == "tamper":
+            tampered += [str(c)[:300] for c in (ev.get("changes") or ["unknown"])][:10]
         elif kind_ == "done":
             done = True
     if run.compile_errors:
@@ -118,6 +121,11 @@ def read_test_step(
     elif expected is not None and not expected and not run.cases:
         msg = run.collect_error or "no tests were found in the test source"
         run.cases.append(TestCase(name=kind, outcome=Outcome.error, message=msg, kind=kind))
+    if tampered:
+        run.cases.append(TestCase(
+            name=f"{kind}:integrity", outcome=Outcome.error, kind=kind,
+            message="the grader's environment was changed while the tests ran, so their "
+                    "results are void: " + "; ".join(tampered)))
     if not done and all(c.outcome == Outcome.passed for c in run.cases):
         # Every result arrived but the harness never finished: something cut it short.
         run.cases.append(TestCase(name=f"{kind}:completion", outcome=Outcome.error,

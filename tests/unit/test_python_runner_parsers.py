@@ -57,8 +57,12 @@ def test_job_shape() -> None:
                      files={"data.txt": "d"}, limits={"time_s": 3, "memory_mb": 100})
     job = RUNNER.build_job(sub, 30)
     ids = [s.id for s in job.steps]
-    assert ids == ["syntax", "ruff", "pylint", "unit", "io-0"]
+    assert ids == ["syntax", "integrity", "ruff", "pylint", "unit", "io-0"]
     assert set(job.files) == {"solution.py", "test_solution.py", "data.txt"}
+    # the test source travels in the step's private spec; the file is an empty placeholder
+    assert job.files["test_solution.py"] == ""
+    unit = next(s for s in job.steps if s.id == "unit")
+    assert unit.env["CF_TEST_SOURCE"] == "def test_a():\n    pass\n"
     user = {s.id: s for s in job.steps if s.user}
     assert set(user) == {"unit", "io-0"}
     assert all(s.time_s == 3 and s.memory_mb == 100 and s.after == ["syntax"]
@@ -68,4 +72,15 @@ def test_job_shape() -> None:
 
 def test_no_static_analysis_skips_linters() -> None:
     job = RUNNER.build_job(Submission(language="python", code="x", static_analysis=False), 30)
-    assert [s.id for s in job.steps] == ["syntax", "run"]
+    assert [s.id for s in job.steps] == ["syntax", "integrity", "run"]
+
+
+def test_calls_and_humaneval_script_keep_expected_values_out_of_the_job() -> None:
+    script = "def check(candidate):\n    assert candidate(1, 2) == 31337\n\ncheck(add)\n"
+    calls = {"function": "add", "cases": [{"args": [1, 2], "expected": 27182}]}
+    job = RUNNER.build_job(Submission(language="python", code="def add(a, b):\n    return 0\n",
+                                      tests={"script": script, "calls": calls}), 30)
+    sent = json.dumps(job.to_agent())
+    assert "31337" not in sent and "27182" not in sent
+    assert [c.expected for c in job.judging["script"]] == [31337]
+    assert [c.expected for c in job.judging["calls"]] == [27182]

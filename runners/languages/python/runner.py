@@ -14,12 +14,18 @@ from __future__ import annotations
 import json
 
 from codefeedback.models import CompileResult, Diagnostic, StaticResult, Submission
-from runners.base import Interpretation, Job, JobResult, Runner, Step, StepResult
+from runners.base import INTEGRITY_STEP, Interpretation, Job, JobResult, Runner, Step, StepResult
+from runners.calls.judge import JudgedCase, read_calls_step
+from runners.calls.literals import PythonLiterals, call_text
+from runners.calls.values import EXACT, Tolerance
+from runners.languages.python.script_calls import recognise
 from runners.report import io_case, read_test_step, step_signal
 
 SOLUTION = "solution.py"
 UNIT = "test_solution.py"
 SCRIPT = "test_script.py"
+CALLS_FILES = {"calls": "cf_calls.json", "script": "cf_script_calls.json"}
+LITERALS = PythonLiterals()
 MEMORY_MARKERS = ("MemoryError",)
 PYLINT_DEMOTED = {
     "E0611", "E1101", "E1102", "E1111", "E1120", "E1121", "E1123", "E1124", "E1125", "E1126",
@@ -36,13 +42,13 @@ class PythonRunner(Runner):
     toolchain = "Python 3.11.2 (Debian bookworm), pytest 8.3.5, pylint 3.3.7, ruff 0.12.0"
     aliases = ["py", "python3"]
     image = "codefeedback-runner-python:latest"
-    test_kinds = ["unit", "script", "io"]
+    test_kinds = ["unit", "script", "io", "calls"]
     static_tools = ["pylint", "ruff"]
     files = {"solution": SOLUTION, "unit": UNIT, "script": SCRIPT}
     reserved_files = {
         "conftest.py", "sitecustomize.py", "usercustomize.py", "pytest.ini", "pyproject.toml",
         "setup.cfg", "tox.ini", "pylintrc", "ruff.toml", "codefeedback_pyharness", "pytest.py",
-        "_pytest", "pylint.py", "setup.py",
+        "_pytest", "pylint.py", "setup.py", *CALLS_FILES.values(),
     }
     unit_tests = (
         f"pytest functions in {UNIT}; the solution is the module `solution` "
@@ -51,6 +57,17 @@ class PythonRunner(Runner):
         f"(HumanEval style); `io` runs `python3 {SOLUTION}` with each stdin."
     )
     severity_mapping = __doc__ or ""
+    calls_support = (
+        "`calls`: the solution is loaded as the module `solution` and `function` is called once "
+        "per case with the case's `args` (JSON values: lists arrive as lists, objects as dicts); "
+        "`signature` is optional and not needed. The return value must be exactly None, bool, "
+        "int, float, str, list, tuple or dict with str keys (deeply; a subclass or an object "
+        "with its own __eq__ fails, naming its type); it is sent as JSON and compared by the "
+        "service: tuples as lists, bool never equal to a number, int and float numerically, "
+        "`float_tolerance` as math.isclose. A `script` made only of `assert f(<literals>) == "
+        "<literal>` checks (HumanEval's `def check(candidate)` included) is judged the same way, "
+        "one test case per assert, named by its line."
+    )
 
     def build_job(self, sub: Submission, tool_time_s: float) -> Job:
         lim = sub.limits
@@ -59,6 +76,9 @@ class PythonRunner(Runner):
                 "user": True, "after": ["syntax"]}
         steps = [Step("syntax", fork={"module": "codefeedback_pyharness.syntax",
                                       "argv": [SOLUTION]}, time_s=tool_time_s, report=True,
+                      output_kb=256),
+                 Step(INTEGRITY_STEP, fork={"module": "codefeedback_pyharness.integrity",
+                                            "argv": [SOLUTION]}, time_s=tool_time_s,
                       output_kb=256)]
         main = "main"
         if sub.static_analysis:
@@ -72,25 +92,60 @@ class PythonRunner(Runner):
                 "--disable=C,R,I,W0611,W0612,W0613", "--jobs=1", SOLUTION]},
                 time_s=tool_time_s, output_kb=4096, parallel=main))
         tests = sub.tests
+        judging: dict[str, list[JudgedCase]] = {}
         if tests is None:
             steps.append(Step("run", argv=["python3", "-I", "-B", SOLUTION], stdin=sub.stdin,
                               parallel=main, **user))
         else:
+            # Test sources travel in the step's private spec; the files are empty placeholders
+            # (a solution that opens them finds no expected values).
             if tests.unit is not None:
-                files[UNIT] = tests.unit
+                files[UNIT] = ""
                 steps.append(Step("unit", fork={"module": "codefeedback_pyharness.pytest_run",
                                                 "argv": [UNIT], "path": ["/work"]},
+                                  report=True, parallel=main, env={"CF_TEST_SOURCE": tests.unit},
+                                  **user))
+            shaped = recognise(tests.script) if tests.script is not None else None
+            if shaped is not None:
+                files[SCRIPT] = ""
+                files[CALLS_FILES["script"]] = json.dumps({
+                    "function": shaped.function,
+                    "cases": [{"python": c.args_source} for c in shaped.cases]})
+                judging["script"] = [JudgedCase(
+                    name=f"line {c.line}", expected=c.expected, call=c.call_source, line=c.line,
+                    tolerance=Tolerance(abs=c.tolerance, strict=c.tolerance_strict)
+                    if c.tolerance is not None
+                    else EXACT) for c in shaped.cases]
+                steps.append(Step("script", fork={"module": "codefeedback_pyharness.calls_run",
+                                                  "argv": ["main", SOLUTION, CALLS_FILES["script"]],
+                                                  "path": ["/work"]},
                                   report=True, parallel=main, **user))
-            if tests.script is not None:
-                files[SCRIPT] = tests.script
+            elif tests.script is not None:
+                files[SCRIPT] = ""
                 steps.append(Step("script", fork={"module": "codefeedback_pyharness.script_run",
                                                   "argv": [SOLUTION, SCRIPT], "path": ["/work"]},
+                                  report=True, parallel=main,
+                                  env={"CF_TEST_SOURCE": tests.script}, **user))
+            if tests.calls is not None:
+                calls = tests.calls
+                files[CALLS_FILES["calls"]] = json.dumps({
+                    "function": calls.function,
+                    "cases": [{"json": json.dumps(c.args)} for c in calls.cases]})
+                tol = calls.float_tolerance
+                tolerance = Tolerance(rel=tol.rel, abs=tol.abs) if tol is not None else EXACT
+                judging["calls"] = [JudgedCase(
+                    name=c.name or f"case {i}", expected=c.expected, tolerance=tolerance,
+                    call=call_text(calls.function, c.args, LITERALS))
+                    for i, c in enumerate(calls.cases)]
+                steps.append(Step("calls", fork={"module": "codefeedback_pyharness.calls_run",
+                                                 "argv": ["module", SOLUTION, CALLS_FILES["calls"]],
+                                                 "path": ["/work"]},
                                   report=True, parallel=main, **user))
             for i, case in enumerate(tests.io or []):
                 steps.append(Step(f"io-{i}", argv=["python3", "-I", "-B", SOLUTION],
                                   stdin=case.stdin, **user))
         return Job(image=self.image, files=files, steps=steps, memory_mb=lim.memory_mb,
-                  time_s=lim.time_s)
+                   time_s=lim.time_s, judging=judging)
 
     def interpret(self, sub: Submission, job: Job, result: JobResult) -> Interpretation:
         out = Interpretation()
@@ -113,11 +168,15 @@ class PythonRunner(Runner):
                 out.signals.add("runtime_error")
             return out
         out.cases = []
-        for kind, file in (("unit", UNIT), ("script", SCRIPT)):
+        for kind, file in (("unit", UNIT), ("script", SCRIPT), ("calls", SOLUTION)):
             if getattr(tests, kind) is None:
                 continue
             step = result.step(kind)
-            run = read_test_step(step, job.nonce, kind, file, MEMORY_MARKERS)
+            if kind in job.judging:
+                run = read_calls_step(step, job.nonce, kind, job.judging[kind], LITERALS,
+                                      MEMORY_MARKERS, SOLUTION)
+            else:
+                run = read_test_step(step, job.nonce, kind, file, MEMORY_MARKERS)
             if run.compile_errors:
                 out.compile = CompileResult(ok=False, diagnostics=run.compile_errors,
                                             output=step.stderr[-4000:])

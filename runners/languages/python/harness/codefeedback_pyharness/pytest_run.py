@@ -1,20 +1,63 @@
 """Run the user's pytest file, one report line per test on the private channel.
 
-Before pytest imports anything of the user's, the test file is parsed (not run) to name the
-tests it must report (`expected`); the worker treats a missing result as a failure. Assertion
-values come from `pytest_assertrepr_compare`: in `assert f(x) == y`, `f(x)` is the actual value
-and `y` the expected one. Plugins are not autoloaded and conftest.py files are ignored.
+Before pytest imports anything of the user's, the test source is parsed (not run) to name the
+tests it must report (`expected`); the worker treats a missing result as a failure. The source
+comes in the step's spec (the file in /work is an empty placeholder, so the solution cannot read
+the expected values) and the test module is compiled here: `assert a == b` / `!=` become the
+type-strict checks of `strict.py` (as in script tests), then pytest's own assertion rewriting
+runs. After every test phase the protected modules are compared with their fingerprint
+(`guard.py`), and a report that says `passed` for a call that raised is refused: either voids
+the run. In `assert f(x) == y`, `f(x)` is the actual value and `y` the expected one. Plugins are
+not autoloaded and conftest.py files are ignored.
 """
 
 from __future__ import annotations
 
 import ast
+import linecache
 import os
 import sys
+import traceback
+import types
+import warnings
 
 import pytest
+from _pytest.assertion.rewrite import rewrite_asserts
 
-from codefeedback_pyharness import emit, open_channel, short_repr
+from codefeedback_pyharness import emit, open_channel, short_repr, strict, tests_source
+from codefeedback_pyharness.guard import Guard
+from codefeedback_pyharness.rewrite import bind, rewrite
+
+SOURCE: dict[str, str] = {}
+
+
+def load_module(path: str, config: object) -> types.ModuleType:
+    """Compile the test source (strict asserts, then pytest's rewriting) and import it."""
+    source = SOURCE[path]
+    tree = rewrite(ast.parse(source, filename=path))
+    rewrite_asserts(tree, source.encode("utf-8"), path, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        code = bind(compile(tree, path, "exec", dont_inherit=True))
+    linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    module = types.ModuleType(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    exec(code, module.__dict__)  # noqa: S102 - the sandboxed test module
+    return module
+
+
+class StrictModule(pytest.Module):
+    """A pytest Module whose object is compiled by `load_module`, not by pytest's importer."""
+
+    def _getobj(self):  # noqa: ANN202
+        try:
+            return load_module(str(self.path), self.config)
+        except Exception as exc:  # noqa: BLE001 - reported as a collection error
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            raise self.CollectError(f"error while importing the test module:\n{text[-3000:]}") \
+                from None
 
 
 def expected_tests(source: str, filename: str) -> list[str]:
@@ -38,6 +81,32 @@ class Reporter:
         self.compare: dict[str, tuple[str, str]] = {}
         self.current: str | None = None
         self.failure_line: dict[str, int] = {}
+        self.guard: Guard | None = None
+        self.tampered: list[str] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session) -> None:  # noqa: ANN001
+        # Fingerprint once pytest has set itself up and before the test module (and with it
+        # the solution) is imported during collection.
+        self.guard = Guard()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path, parent):  # noqa: ANN001, ANN201
+        if os.path.abspath(str(module_path)) == self.test_file:
+            return StrictModule.from_parent(parent, path=module_path)
+        return None
+
+    def check(self, where: str) -> None:
+        if self.tampered:
+            return
+        if self.guard is None:
+            self.tampered = ["the session never started"]
+            emit("tamper", changes=self.tampered, where=where)
+            return
+        changed = self.guard.changes()
+        if changed:
+            self.tampered = changed
+            emit("tamper", changes=changed, where=where)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple) -> None:
         self.current = nodeid
@@ -50,9 +119,18 @@ class Reporter:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):  # noqa: ANN001, ANN201
-        yield
+        outcome = yield
+        report = outcome.get_result()
+        if call.excinfo is not None and getattr(report, "outcome", None) == "passed" \
+                and not self.tampered:
+            self.tampered = [f"the report of {item.nodeid} ({call.when}) says passed, but the "
+                             f"test raised {call.excinfo.typename}"]
+            emit("tamper", changes=self.tampered, where=item.nodeid)
         if call.excinfo is None:
             return
+        if call.when == "call" and strict.LAST[0] is call.excinfo.value:
+            details = strict.LAST[1]
+            self.compare[item.nodeid] = (details["actual"], details["expected"])
         line = None
         for entry in call.excinfo.traceback:
             if os.path.abspath(str(entry.path)) == self.test_file:
@@ -65,6 +143,8 @@ class Reporter:
             emit("collect_error", message=str(report.longreprtext)[-4000:])
 
     def pytest_runtest_logreport(self, report) -> None:
+        if report.when == "teardown":  # fixtures (monkeypatch) have undone their changes
+            self.check(report.nodeid)
         if report.when != "call" and report.passed:
             return
         if report.when == "teardown" and report.skipped:
@@ -105,8 +185,8 @@ def _skip_reason(report) -> str:
 def main() -> int:
     open_channel()
     test_file = sys.argv[1]
-    with open(test_file, encoding="utf-8") as fh:
-        source = fh.read()
+    source = tests_source.take(test_file)
+    SOURCE[os.path.abspath(test_file)] = source
     try:
         expected = expected_tests(source, test_file)
     except SyntaxError as exc:
@@ -114,13 +194,15 @@ def main() -> int:
              message=f"SyntaxError: {exc.msg}")
         return 2
     emit("expected", tests=expected)
+    reporter = Reporter(test_file)
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     # No terminal reporter: results travel on the private channel, and pytest's own summary
     # would only be noise in the program's output.
     args = [test_file, "-p", "no:terminal", "-p", "no:cacheprovider", "--noconftest",
             "-p", "no:stepwise", "--rootdir", os.path.dirname(os.path.abspath(test_file)),
             "-o", "addopts=", "-c", os.devnull, "-W", "ignore::DeprecationWarning"]
-    code = pytest.main(args, plugins=[Reporter(test_file)])
+    code = pytest.main(args, plugins=[reporter])
+    reporter.check("the end of the session")
     emit("done", exit=int(code))
     return 0 if int(code) in (0, 1) else int(code)
 

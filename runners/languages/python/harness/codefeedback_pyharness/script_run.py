@@ -1,10 +1,13 @@
 """Run the solution and then the test script in one `__main__` namespace (HumanEval style).
 
-`assert left == right` statements in the test script are rewritten (on the AST, before any user
-code runs) so a failure carries both values: `left` is the actual value, `right` the expected.
-The rewrite uses only an assignment expression and the assert statement itself, so user code
-cannot disable it by rebinding a name. The run passes only if the harness reaches its own
-completion report after the script: SystemExit, os._exit or a killed process all fail.
+`assert left == right` (and `!=`) in the test script are rewritten on the AST, before any user
+code runs, into the type-strict check of `strict.py` (`left` is the actual value, `right` the
+expected): against a plain value, a subclass or an object with its own `__eq__` never passes.
+The check is a constant of the compiled code, so user code cannot rebind it. The test source
+arrives in the step's spec, not as a file. After the script, the protected modules are compared
+with their fingerprint (`guard.py`): a patched builtin, operator or harness voids the run. The
+run passes only if the harness reaches its own completion report after the script:
+SystemExit, os._exit or a killed process all fail.
 """
 
 from __future__ import annotations
@@ -14,25 +17,9 @@ import sys
 import traceback
 import types
 
-from codefeedback_pyharness import emit, open_channel, short_repr
-
-MARK = "__cf_eq__"
-
-
-class _EqAsserts(ast.NodeTransformer):
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        test = node.test
-        if (isinstance(test, ast.Compare) and len(test.ops) == 1
-                and isinstance(test.ops[0], ast.Eq)):
-            actual = ast.NamedExpr(target=ast.Name("_cf_actual_", ast.Store()), value=test.left)
-            expected = ast.NamedExpr(target=ast.Name("_cf_expected_", ast.Store()),
-                                     value=test.comparators[0])
-            msg = ast.Tuple([ast.Constant(MARK), ast.Name("_cf_actual_", ast.Load()),
-                             ast.Name("_cf_expected_", ast.Load()),
-                             node.msg or ast.Constant(None)], ast.Load())
-            new = ast.Assert(test=ast.Compare(actual, [ast.Eq()], [expected]), msg=msg)
-            return ast.copy_location(new, node)
-        return node
+from codefeedback_pyharness import emit, open_channel, strict, tests_source
+from codefeedback_pyharness.guard import Guard
+from codefeedback_pyharness.rewrite import compile_strict
 
 
 def _line_in(tb: types.TracebackType | None, filename: str) -> int | None:
@@ -53,8 +40,7 @@ def main() -> int:
     solution_path, tests_path = sys.argv[1], sys.argv[2]
     with open(solution_path, encoding="utf-8") as fh:
         solution_src = fh.read()
-    with open(tests_path, encoding="utf-8") as fh:
-        tests_src = fh.read()
+    tests_src = tests_source.take(tests_path)
     try:
         solution_code = compile(solution_src, solution_path, "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -62,14 +48,13 @@ def main() -> int:
              message=f"SyntaxError: {exc.msg}")
         return 2
     try:
-        tree = _EqAsserts().visit(ast.parse(tests_src, filename=tests_path))
-        ast.fix_missing_locations(tree)
-        tests_code = compile(tree, tests_path, "exec", dont_inherit=True)
+        tests_code = compile_strict(ast.parse(tests_src, filename=tests_path), tests_path)
     except SyntaxError as exc:
         emit("compile_error", file=tests_path, line=exc.lineno, column=exc.offset,
              message=f"SyntaxError: {exc.msg}")
         return 2
     emit("expected", tests=["script"])
+    guard = Guard()
     module = types.ModuleType("__main__")
     module.__file__ = solution_path
     module.__builtins__ = __builtins__
@@ -80,11 +65,11 @@ def main() -> int:
         exec(solution_code, module.__dict__)  # noqa: S102 - this is the sandboxed user program
         exec(tests_code, module.__dict__)  # noqa: S102
     except AssertionError as exc:
-        args = exc.args[0] if exc.args else None
         data: dict[str, object] = {"message": _tail(exc)}
-        if isinstance(args, tuple) and len(args) == 4 and args[0] == MARK:
-            data["actual"], data["expected"] = short_repr(args[1]), short_repr(args[2])
-            data["message"] = "AssertionError" + (f": {args[3]}" if args[3] is not None else "")
+        if strict.LAST[0] is exc:
+            details = strict.LAST[1]
+            data["actual"], data["expected"] = details["actual"], details["expected"]
+            data["message"] = str(exc)[:3000]
         data["line"] = _line_in(exc.__traceback__, tests_path)
         data["solution_line"] = _line_in(exc.__traceback__, solution_path)
         emit("test", name="script", outcome="failed", **data)
@@ -101,6 +86,11 @@ def main() -> int:
              error_type=type(exc).__name__,
              line=_line_in(exc.__traceback__, tests_path),
              solution_line=_line_in(exc.__traceback__, solution_path))
+        emit("done")
+        return 1
+    changed = guard.changes()
+    if changed:
+        emit("tamper", changes=changed)
         emit("done")
         return 1
     emit("test", name="script", outcome="passed")
