@@ -38,7 +38,7 @@ from codefeedback.models import Feedback, Submission, Verdict
 
 # Bump whenever judging changes in a way that can change a stored result (parsers, verdict
 # rules, feedback text, harness): every earlier entry then misses.
-JUDGE_VERSION = "2026.12.1"
+JUDGE_VERSION = "2026.12.2"  # trusted judging: calls, type-strict asserts, io_checker
 
 CACHE = "cfs:cache:"
 IMAGES = "cfs:images"

@@ -126,3 +126,16 @@ def test_test_files_are_not_readable_by_the_solution(sandbox) -> None:
     script = "y = add(1, 2)\nassert y == 4242\n"
     fb = run(sandbox, peek, {"unit": unit, "script": script})
     assert fb.verdict.value == "wrong_answer", fb.feedback
+
+
+def test_integrity_flags_but_never_changes_the_verdict(sandbox) -> None:
+    fb = run(sandbox, YES, {"calls": {"function": "add", "cases": [{"args": [1, 2],
+                                                                     "expected": 3}]}})
+    assert fb.integrity is not None and fb.integrity.suspicious
+    assert "eq-override" in {f.rule for f in fb.integrity.findings}
+    # the same finding on an honest-looking pass stays data: the verdict is the tests' own
+    flagged_but_right = ADD + "\n\nclass Yes:\n    def __eq__(self, other):\n        return True\n"
+    fb = run(sandbox, flagged_but_right, {"calls": CALLS})
+    assert fb.verdict.value == "accepted" and fb.integrity.suspicious
+    fb = run(sandbox, ADD, {"calls": CALLS})
+    assert fb.integrity is not None and not fb.integrity.suspicious

@@ -26,6 +26,9 @@ class Hack:
     allowed: tuple[str, ...] = ()
     # An `integrity` rule that must be reported for the hack (None: no requirement).
     flagged: str | None = None
+    # Deliberate forging of the in-process harness (script/unit only): outside the promise
+    # (SECURITY.md); such a hack must still be flagged by `integrity`.
+    outside_promise: bool = False
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # more submission fields
 

@@ -12,12 +12,14 @@ import builtins
 import sys
 import types
 
-_id, _type, _sorted, _getattr = id, type, sorted, getattr
+_id, _type, _sorted, _getattr, _isinstance = id, type, sorted, getattr, isinstance
 # Module globals pytest itself rebinds while it runs (assertion-rewrite bookkeeping).
 VOLATILE = {
     "_pytest.assertion.util": {"_reprcompare", "_assertion_pass", "_config"},
     "_pytest.assertion.rewrite": {"_reprcompare", "_assertion_pass"},
 }
+# Class attributes pytest sets lazily on its own node classes.
+VOLATILE_ATTRS = {"_pytest_diamond_inheritance_warning_shown"}
 MODULES = ("builtins", "operator", "json", "json.encoder", "pluggy", "pluggy._hooks",
            "pluggy._callers", "pluggy._manager", "pluggy._result", "pytest", "_pytest.reports",
            "_pytest.runner", "_pytest.python", "_pytest.outcomes", "_pytest.main",
@@ -32,9 +34,11 @@ def _entries(name: str, module: types.ModuleType) -> dict[str, int]:
         if key in skip or (key.startswith("__") and key.endswith("__") and key != "__import__"):
             continue
         out[key] = _id(value)
-        if _type(value) is type and _getattr(value, "__module__", None) == name:
+        if _isinstance(value, type) and _getattr(value, "__module__", None) == name:
+            # (pytest's nodes have their own metaclass, so not `type(value) is type`)
             for attr, member in list(value.__dict__.items()):
-                if attr not in ("__dict__", "__weakref__", "__doc__"):
+                if attr not in ("__dict__", "__weakref__", "__doc__") and \
+                        attr not in VOLATILE_ATTRS:
                     out[f"{key}.{attr}"] = _id(member)
         elif _type(value) is types.FunctionType and _getattr(value, "__module__", None) == name:
             out[f"{key}.__code__"] = _id(value.__code__)
