@@ -10,6 +10,10 @@
  *   exit(0), _exit(0), a crash or a killed harness all leave a test without a passing result.
  * - __assert_fail is defined here: a failing assert anywhere (tests or solution) reports
  *   `failed` with the assertion text before it aborts (SIGABRT), as glibc's would.
+ * - `calls` (suite kind 3): one forked child per case runs the generated case function, which
+ *   calls the solution and hands its return value to cf_values.c; the value goes out as
+ *   `call {index, value}` (JSON text), and a crash, exit or failed assert inside the call as
+ *   `call {index, error, error_type}`. The worker knows the cases and compares the values.
  * - Report lines are written with a raw write(2) system call, unbuffered, so a crash right
  *   after a report cannot lose it; the nonce never passes through a libc function.
  */
@@ -27,7 +31,7 @@
 
 #include "cf_sys.h"
 
-extern const int cf_suite_kind; /* 1 = script, 2 = unit */
+extern const int cf_suite_kind; /* 1 = script, 2 = unit, 3 = calls */
 extern const int cf_suite_count;
 extern const char *const cf_suite_names[];
 extern void (*const cf_suite_fns[])(void);
@@ -45,6 +49,7 @@ static const char *cf_current = "script";
 static int cf_is_child;
 static volatile unsigned char *cf_flags; /* unit: per-test "reported" flags, shared with children */
 static int cf_index;
+static const char *cf_err_type = "error"; /* calls: what ended a case without a value */
 static struct timespec cf_t0;
 static char cf_altstack[65536];
 
@@ -153,6 +158,62 @@ static void cf_emit_test(const char *outcome, const char *message, const char *e
     cf_send(&b);
 }
 
+/* `call {index, <key>: text}` for calls: the text (a value's JSON, or a message) is streamed in
+   escaped chunks, so a value may be larger than one line buffer. */
+static void cf_emit_call(const char *key, const char *text, unsigned long len, const char *etype)
+{
+    static const char hex[] = "0123456789abcdef";
+    struct cf_buf b;
+    unsigned long i;
+    cf_begin(&b, "call");
+    cf_kv_int(&b, "index", cf_index);
+    cf_kv_int(&b, "duration_ms", cf_elapsed_ms());
+    if (etype)
+        cf_kv_str(&b, "error_type", etype);
+    cf_key(&b, key);
+    cf_raw(&b, "\"", 1);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (b.len > sizeof b.data - 32) {
+            if (cf_fd >= 0)
+                cf_write_all(cf_fd, b.data, b.len);
+            b.len = 0;
+        }
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            cf_raw(&b, e, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            cf_raw(&b, e, 6);
+        } else {
+            cf_raw(&b, (const char *)&c, 1);
+        }
+    }
+    cf_raw(&b, "\"", 1);
+    cf_send(&b);
+}
+
+/* calls: the case's return value (JSON text from cf_values.c), or why it is not one. */
+static void cf_call_end(const char *key, const char *text, unsigned long len)
+{
+    if (cf_state != CF_RUNNING || cf_suite_kind != 3)
+        return;
+    cf_state = CF_FINISHED;
+    cf_emit_call(key, text, len, 0);
+    if (cf_is_child && cf_flags)
+        cf_flags[cf_index] = 1;
+}
+
+void cf_call_value(const char *json, unsigned long len)
+{
+    cf_call_end("value", json, len);
+}
+
+void cf_call_refused(const char *why)
+{
+    cf_call_end("refused", why, cf_strlen(why));
+}
+
 /* The end of a test in this process: record it, and in script mode the end of the run. */
 static void cf_finish(const char *outcome, const char *message, const char *expected,
                       const char *actual, long long line)
@@ -160,6 +221,13 @@ static void cf_finish(const char *outcome, const char *message, const char *expe
     if (cf_state != CF_RUNNING)
         return;
     cf_state = CF_FINISHED;
+    if (cf_suite_kind == 3) {
+        const char *m = message ? message : "the call failed";
+        cf_emit_call("error", m, cf_strlen(m), cf_err_type);
+        if (cf_is_child && cf_flags)
+            cf_flags[cf_index] = 2;
+        return;
+    }
     cf_emit_test(outcome, message, expected, actual, line);
     if (cf_is_child && cf_flags)
         cf_flags[cf_index] = cf_streq(outcome, "passed") ? 1 : 2;
@@ -231,6 +299,24 @@ static const char *cf_signame(int sig)
     }
 }
 
+static const char *cf_sigshort(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGSYS: return "SIGSYS";
+    case SIGKILL: return "SIGKILL";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGPIPE: return "SIGPIPE";
+    default: return "signal";
+    }
+}
+
 static void cf_append(char *dst, unsigned long cap, const char *s)
 {
     unsigned long n = cf_strlen(dst);
@@ -258,6 +344,7 @@ static void cf_on_fatal(int sig)
 {
     if (cf_state == CF_RUNNING) {
         char msg[512];
+        cf_err_type = cf_sigshort(sig);
         cf_crash_message(msg, sizeof msg, sig, cf_near_memory_limit(-1));
         cf_finish("error", msg, 0, 0, 0);
     }
@@ -272,9 +359,12 @@ static void cf_on_exit(int status, void *arg)
         char msg[256], num[24];
         msg[0] = 0;
         cf_itoa(status, num);
-        cf_append(msg, sizeof msg, "the program called exit(");
+        cf_err_type = "exit";
+        cf_append(msg, sizeof msg, cf_suite_kind == 3 ? "the function called exit("
+                                                      : "the program called exit(");
         cf_append(msg, sizeof msg, num);
-        cf_append(msg, sizeof msg, ") before the tests finished");
+        cf_append(msg, sizeof msg, cf_suite_kind == 3 ? ") instead of returning"
+                                                      : ") before the tests finished");
         if (status != 0 && cf_near_memory_limit(-1))
             cf_append(msg, sizeof msg, "; " CF_MEMORY_MARKER);
         cf_finish("error", msg, 0, 0, 0);
@@ -325,6 +415,7 @@ void cf_fail(const char *file, int line, const char *func, const char *message,
         cf_append(msg, sizeof msg, func);
     }
     cf_append(msg, sizeof msg, ")");
+    cf_err_type = "assertion failure";
     cf_finish("failed", msg, expected, actual,
               file && !cf_streq(file, CF_SOLUTION) ? line : 0);
     fprintf(stderr, "%s\n", msg);
@@ -449,6 +540,8 @@ static void cf_emit_expected(void)
 {
     struct cf_buf b;
     int i;
+    if (cf_suite_kind == 3)
+        return; /* calls: the worker knows its cases */
     cf_begin(&b, "expected");
     cf_key(&b, "tests");
     cf_raw(&b, "[", 1);
@@ -592,7 +685,10 @@ static int cf_run_unit(void)
         cf_current = cf_suite_names[i];
         cf_index = i;
         cf_begin(&b, "start");
-        cf_kv_str(&b, "name", cf_current);
+        if (cf_suite_kind == 3)
+            cf_kv_int(&b, "index", i);
+        else
+            cf_kv_str(&b, "name", cf_current);
         cf_send(&b);
         fflush(stdout);
         fflush(stderr);
@@ -603,13 +699,16 @@ static int cf_run_unit(void)
             cf_is_child = 1;
             cf_state = CF_RUNNING;
             cf_suite_fns[i]();
-            cf_finish("passed", 0, 0, 0, 0);
+            if (cf_suite_kind == 3)
+                cf_err_type = "internal";
+            cf_finish("passed", cf_suite_kind == 3 ? "the case reported no value" : 0, 0, 0, 0);
             fflush(stdout);
             fflush(stderr);
             _exit(0);
         }
         if (pid < 0) {
             cf_state = CF_RUNNING;
+            cf_err_type = "fork";
             cf_finish("error", "could not start the test (fork failed)", 0, 0, 0);
             cf_state = CF_IDLE;
             failed = 1;
@@ -628,11 +727,15 @@ static int cf_run_unit(void)
                 int memory = (sig == SIGKILL && oom_before >= 0 && oom_after > oom_before) ||
                              cf_near_memory_limit(ru.ru_maxrss);
                 cf_crash_message(msg, sizeof msg, sig, memory);
+                cf_err_type = cf_sigshort(sig);
             } else {
                 cf_itoa(WEXITSTATUS(status), num);
-                cf_append(msg, sizeof msg, "the test exited early (exit code ");
+                cf_append(msg, sizeof msg, cf_suite_kind == 3 ? "the function exited (exit code "
+                                                              : "the test exited early (exit code ");
                 cf_append(msg, sizeof msg, num);
-                cf_append(msg, sizeof msg, ", e.g. _exit) before it finished");
+                cf_append(msg, sizeof msg, cf_suite_kind == 3 ? ", e.g. _exit) instead of returning"
+                                                              : ", e.g. _exit) before it finished");
+                cf_err_type = "exit";
             }
             cf_state = CF_RUNNING;
             cf_finish("error", msg, 0, 0, 0);
@@ -647,7 +750,7 @@ static int cf_run_unit(void)
 
 int __wrap_main(int argc, char **argv, char **envp)
 {
-    if (cf_suite_kind == 2)
+    if (cf_suite_kind == 2 || cf_suite_kind == 3)
         return cf_run_unit();
     return cf_run_script(argc, argv, envp);
 }

@@ -24,6 +24,17 @@ extern void cf_check_str(const char *file, int line, const char *func, const cha
                          const char *actual, const char *expected);
 extern void cf_check_mem(const char *file, int line, const char *func, const char *what,
                          const void *actual, const void *expected, unsigned long size);
+extern void cf_call_value(const char *json, unsigned long len);
+extern void cf_call_refused(const char *why);
+extern void cf_ret_none(void);
+extern void cf_ret_i(long long v);
+extern void cf_ret_u(unsigned long long v);
+extern void cf_ret_b(int v);
+extern void cf_ret_d(double v);
+extern void cf_ret_ld(long double v);
+extern void cf_ret_s(const char *s);
+extern void cf_ret_other(const volatile void *p);
+extern void cf_ret_list(const void *p, int len_set, long long n, int kind, unsigned long size);
 extern const int cf_suite_kind;
 extern const int cf_suite_count;
 extern const char *const cf_suite_names[];
