@@ -184,12 +184,19 @@ def test_job_steps_and_channel():
                stdin="ignored")
     job = RUNNER.build_job(sub, 30)
     steps = {s.id: s for s in job.steps}
-    assert list(steps) == ["compile", "build-script", "build-unit", "size", "script", "unit",
-                           "io-0"]
+    assert list(steps) == ["compile", "build-script", "build-unit", "integrity", "size", "scrub",
+                           "script", "unit", "io-0"]
     assert "-fdiagnostics-format=json" in steps["compile"].argv
     assert "-Werror" not in steps["compile"].argv
     assert steps["compile"].user is False and steps["compile"].output_kb == 1024
-    assert steps["script"].after == ["build-script"] and steps["script"].report
+    assert steps["script"].after == ["build-script", "scrub"] and steps["script"].report
+    # peeking: the tests and drivers are removed after the builds, before any user code runs
+    assert steps["scrub"].argv[:2] == ["rm", "-f"] and not steps["scrub"].user
+    assert {"test_script.c", "test_solution.c", "cf_script.c", "cf_unit.c", "cf_calls.c"} <= set(
+        steps["scrub"].argv)
+    assert steps["integrity"].parallel == steps["compile"].parallel == "build"
+    assert steps["integrity"].argv[-2:] == ["/opt/codefeedback/harness/cf_integrity.py",
+                                            "solution.c"]
     assert steps["script"].env["CF_RUN_NONCE"] == job.nonce and steps["script"].user
     assert "CF_RUN_NONCE" not in steps["io-0"].env and steps["io-0"].after == ["compile"]
     assert steps["io-0"].memory_mb == sub.limits.memory_mb
@@ -255,7 +262,7 @@ def test_memory_and_limits():
     sub = _sub(limits={"memory_mb": 128})
     job = RUNNER.build_job(sub, 30)
     steps = [s.id for s in job.steps]
-    assert steps == ["compile", "size", "run"]
+    assert steps == ["compile", "integrity", "size", "run"]
     fb = assemble(RUNNER, sub, job, _result(job, run=StepResult(
         status="signaled", signal=11, memory_kb=9000,
         stderr="\ncodefeedback: memory limit exceeded (allocations failed near the limit)\n")))

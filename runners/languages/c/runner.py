@@ -1,7 +1,10 @@
-"""C runner: gcc diagnostics, and script / unit / io tests, built and run in one container.
+"""C runner: gcc diagnostics, and script / unit / io / calls tests, built and run in one container.
 
 Every gcc invocation runs inside the sandbox as a trusted tool step (the service's tool time
 limit, a 1 MB output cap, `-fmax-errors=50`); the harness objects were built into the image.
+After the builds and before any user code runs, a trusted step removes the test sources and
+generated drivers from /work (a solution cannot read its tests there). The `integrity` step scans
+solution.c inside the sandbox (harness/cf_integrity.py) for known reward-hack patterns.
 
 Severity mapping (written down, as CONTRACT.md asks): gcc runs with `-Wall -Wextra`, no `-Werror`.
 * gcc `error`, `fatal error`, `sorry, unimplemented` and linker errors (`undefined reference`,
@@ -36,15 +39,28 @@ from codefeedback.models import (
     Submission,
     TestCase,
 )
-from runners.base import Interpretation, Job, JobResult, Runner, Step, StepResult
+from runners.base import INTEGRITY_STEP, Interpretation, Job, JobResult, Runner, Step, StepResult
+from runners.calls.judge import read_calls_step
+from runners.calls.signature import SignatureError
+from runners.languages.c.calls import (
+    LITERALS,
+    SUPPORT,
+    calls_driver,
+    check_calls,
+    driver_hint,
+    judged_cases,
+)
+from runners.pipeline import SubmissionError
 from runners.report import STATUS_SIGNAL, io_case, read_test_step
 
 SOLUTION = "solution.c"
 UNIT = "test_solution.c"
 SCRIPT = "test_script.c"
 HARNESS = "/opt/codefeedback/harness"
-DRIVERS = {"script": "cf_script.c", "unit": "cf_unit.c"}
-PROGRAMS = {"script": "prog_script", "unit": "prog_unit"}
+DRIVERS = {"script": "cf_script.c", "unit": "cf_unit.c", "calls": "cf_calls.c"}
+PROGRAMS = {"script": "prog_script", "unit": "prog_unit", "calls": "prog_calls"}
+HARNESS_OBJECTS = {"script": ["cf_harness.o"], "unit": ["cf_harness.o"],
+                   "calls": ["cf_harness.o", "cf_values.o"]}
 CFLAGS = ["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-pipe", "-fdiagnostics-format=json",
           "-fmax-errors=50"]
 COMPILE_OUTPUT_KB = 1024
@@ -79,7 +95,8 @@ class CRunner(Runner):
     toolchain = "gcc 12.2.0 (Debian 12.2.0-14+deb12u1), glibc 2.36, -std=gnu11 -O1"
     aliases: ClassVar[list[str]] = ["gcc", "c11"]
     image = "codefeedback-runner-c:latest"
-    test_kinds: ClassVar[list[str]] = ["unit", "script", "io"]
+    test_kinds: ClassVar[list[str]] = ["unit", "script", "io", "calls"]
+    calls_support = SUPPORT
     static_tools: ClassVar[list[str]] = ["gcc -Wall -Wextra"]
     files: ClassVar[dict[str, str]] = {"solution": SOLUTION, "unit": UNIT, "script": SCRIPT}
     reserved_files: ClassVar[set[str]] = {
@@ -102,7 +119,8 @@ class CRunner(Runner):
         "harness sees it return: exit()/_exit() early or a crash fails; a failed assert is "
         "wrong_answer. A `main` in the solution is ignored for script and unit tests. `io` and "
         f"run-only: `./prog` built from {SOLUTION} alone (it needs `main`), fed stdin. gcc "
-        f"{' '.join(CFLAGS[:5])} -lm. Names starting with `cf_`/`CF_` are reserved."
+        f"{' '.join(CFLAGS[:5])} -lm. Names starting with `cf_`/`CF_` are reserved. The test "
+        "sources are removed from the working directory before the tests run."
     )
     severity_mapping = __doc__ or ""
 
@@ -114,7 +132,18 @@ class CRunner(Runner):
         for name in sub.files or {}:
             if name.lower().startswith("cf_"):
                 return f"file name {name!r} is reserved by the c runner (cf_ prefix)"
+        self.check_calls(sub)
         return None
+
+    def check_calls(self, sub: Submission):  # noqa: ANN201
+        """The parsed `calls` signature (None without calls); raises SubmissionError (a 422:
+        `pipeline.check` runs `check_files` before a submission is queued)."""
+        if sub.tests is None or sub.tests.calls is None:
+            return None
+        try:
+            return check_calls(sub.tests.calls)
+        except SignatureError as exc:
+            raise SubmissionError("unsupported_signature", str(exc)) from None
 
     def build_job(self, sub: Submission, tool_time_s: float) -> Job:
         lim = sub.limits
@@ -131,26 +160,42 @@ class CRunner(Runner):
             argv = ["gcc", *CFLAGS, "-c", SOLUTION, "-o", "solution.o"]
         steps = [Step("compile", argv=argv, **tool)]
         runs: list[Step] = []
-        guarded = sorted(n for n in macro_names(sub.code) if n in GUARDED_MACROS)
-        for kind, file in (("script", SCRIPT), ("unit", UNIT)):
+        macros = macro_names(sub.code)
+        guarded = sorted(n for n in macros if n in GUARDED_MACROS)
+        judging = {}
+        for kind, file in (("script", SCRIPT), ("unit", UNIT), ("calls", None)):
             source = getattr(tests, kind, None) if tests is not None else None
             if source is None:
                 continue
-            files[file] = source
-            if kind == "script":
+            if kind == "calls":
+                sig = self.check_calls(sub)
+                judging[kind] = judged_cases(source, sig)
+                own = sorted(n for n in macros if n.lower().startswith("cf_")) + _SUITE_NAMES
+                files[DRIVERS[kind]] = calls_driver(_head(kind, guarded), source, sig, HARNESS,
+                                                    own)
+            elif kind == "script":
+                files[file] = source
                 files[DRIVERS[kind]] = script_driver(has_main(source), guarded)
             else:
+                files[file] = source
                 files[DRIVERS[kind]] = unit_driver(find_unit_tests(source), guarded)
             steps.append(Step(f"build-{kind}", argv=[
-                "gcc", *CFLAGS, DRIVERS[kind], f"{HARNESS}/cf_harness.o", "-Wl,--wrap=main",
-                "-o", PROGRAMS[kind], "-lm"], **tool))
+                "gcc", *CFLAGS, DRIVERS[kind], *(f"{HARNESS}/{o}" for o in HARNESS_OBJECTS[kind]),
+                "-Wl,--wrap=main", "-o", PROGRAMS[kind], "-lm"], **tool))
             runs.append(Step(kind, argv=[f"./{PROGRAMS[kind]}"], report=True,
-                             after=[f"build-{kind}"], **user))
+                             after=[f"build-{kind}", "scrub"], **user))
+        steps.append(Step(INTEGRITY_STEP, argv=["python3", "-I", "-B",
+                                                f"{HARNESS}/cf_integrity.py", SOLUTION],
+                          time_s=tool_time_s, output_kb=256, parallel="build",
+                          memory_mb=BUILD_MEMORY_MB))
         programs = (["prog"] if needs_prog else []) + [
-            PROGRAMS[k] for k in ("script", "unit") if tests is not None and getattr(tests, k)
-            is not None]
+            PROGRAMS[k] for k in DRIVERS if tests is not None and getattr(tests, k) is not None]
         steps.append(Step("size", argv=["size", "-A", "-d", *programs],
-                          after=[s.id for s in steps], time_s=tool_time_s, output_kb=64))
+                          after=[s.id for s in steps if s.id != INTEGRITY_STEP],
+                          time_s=tool_time_s, output_kb=64))
+        if runs:  # peeking: the tests and drivers leave /work before any user code runs
+            steps.append(Step("scrub", argv=["rm", "-f", SCRIPT, UNIT, *DRIVERS.values()],
+                              time_s=tool_time_s, output_kb=16))
         if tests is None:
             runs.append(Step("run", argv=["./prog"], stdin=sub.stdin, after=["compile"], **user))
         else:
@@ -158,11 +203,12 @@ class CRunner(Runner):
                 runs.append(Step(f"io-{i}", argv=["./prog"], stdin=case.stdin,
                                  after=["compile"], **user))
         return Job(image=self.image, files=files, steps=steps + runs, memory_mb=lim.memory_mb,
-                  time_s=lim.time_s)
+                   time_s=lim.time_s, judging=judging)
 
     # ------------------------------------------------------------------ result
     def interpret(self, sub: Submission, job: Job, result: JobResult) -> Interpretation:
         out = Interpretation()
+        tests = sub.tests
         sources = {name: text for name, text in job.files.items()
                    if name in (SOLUTION, SCRIPT, UNIT)}
         builds = ["compile"] + [s.id for s in job.steps if s.id.startswith("build-")]
@@ -186,6 +232,11 @@ class CRunner(Runner):
                     diags.append(d)
             if text:
                 texts.append(text)
+        if tests is not None and tests.calls is not None:
+            hint = driver_hint(tests.calls, self.check_calls(sub))
+            for d in diags:
+                if d.file == DRIVERS["calls"] and d.severity != "info":
+                    d.message += hint
         out.compile = CompileResult(ok=ok, diagnostics=diags, output=render_output(diags, texts))
         if sub.static_analysis:
             out.static = StaticResult(ok=True, diagnostics=own)
@@ -193,7 +244,6 @@ class CRunner(Runner):
             return out
         limit_kb = sub.limits.memory_mb * 1024
         sizes = static_sizes_kb(result.step("size").stdout)
-        tests = sub.tests
         if tests is None:
             step = result.step("run")
             out.run = step.to_run()
@@ -202,11 +252,15 @@ class CRunner(Runner):
                 out.signals.add(signal)
             return out
         out.cases = []
-        for kind, file in (("script", SCRIPT), ("unit", UNIT)):
+        for kind, file in (("script", SCRIPT), ("unit", UNIT), ("calls", SOLUTION)):
             if getattr(tests, kind) is None:
                 continue
             step = result.step(kind)
-            run = read_test_step(step, job.nonce, kind, file, MEMORY_MARKERS)
+            if kind == "calls":
+                run = read_calls_step(step, job.nonce, kind, job.judging[kind], LITERALS,
+                                      MEMORY_MARKERS, SOLUTION)
+            else:
+                run = read_test_step(step, job.nonce, kind, file, MEMORY_MARKERS)
             out.cases.extend(split_assertions(c) for c in run.cases)
             out.signals |= run.signals
             if "runtime_error" in run.signals and memory_exhausted(
