@@ -220,6 +220,17 @@ class Runner:
             example=self.example(),
         )
 
+    def check_calls(self, sub: Submission) -> Any:
+        """Check a `calls` test before it is queued; raise `SignatureError` for a 422.
+
+        The default reads the optional signature (types and cases must agree); languages that
+        need one, or support fewer types, override this."""
+        if sub.tests is None or sub.tests.calls is None or sub.tests.calls.signature is None:
+            return None
+        from runners.calls.signature import signature_of
+
+        return signature_of(sub.tests.calls)
+
     def check_files(self, sub: Submission) -> str | None:
         """Refuse user files that would shadow the solution, the tests or a harness/config file."""
         reserved = set(self.files.values()) | self.reserved_files

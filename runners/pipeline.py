@@ -18,6 +18,7 @@ from codefeedback.models import (
     Verdict,
 )
 from runners.base import Interpretation, Job, JobResult, Runner, read_integrity
+from runners.calls.signature import SignatureError
 from runners.checkers import (
     CheckerRun,
     attach_checks,
@@ -71,6 +72,10 @@ def check(sub: Submission) -> Runner:
     problem = runner.check_files(sub)
     if problem:
         raise SubmissionError("reserved_file_name", problem)
+    try:
+        runner.check_calls(sub)
+    except SignatureError as exc:
+        raise SubmissionError("unsupported_signature", str(exc)) from None
     problem = check_submission(sub)
     if problem:
         raise SubmissionError("unsupported_checker_language", problem)

@@ -86,6 +86,9 @@ class PythonLiterals(Literals):
     def tuple(self, items: list[str], t: Type) -> str:
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
+    def dict(self, items: dict[str, str], t: Type) -> str:
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in items.items()) + "}"
+
 
 def call_text(function: str, args: list[Any], lit: Literals, limit: int = 300) -> str:
     """`add(1, 2)`: how a case is named in feedback."""

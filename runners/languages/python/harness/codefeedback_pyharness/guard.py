@@ -23,7 +23,8 @@ VOLATILE_ATTRS = {"_pytest_diamond_inheritance_warning_shown"}
 MODULES = ("builtins", "operator", "json", "json.encoder", "pluggy", "pluggy._hooks",
            "pluggy._callers", "pluggy._manager", "pluggy._result", "pytest", "_pytest.reports",
            "_pytest.runner", "_pytest.python", "_pytest.outcomes", "_pytest.main",
-           "_pytest.skipping", "_pytest.nodes", "_pytest.fixtures", "_pytest.unittest", "_pytest.capture", "_pytest.logging", "_pytest.python_api",
+           "_pytest.skipping", "_pytest.nodes", "_pytest.fixtures",
+           "_pytest.unittest", "_pytest.capture", "_pytest.logging", "_pytest.python_api",
            "_pytest.assertion", "_pytest.assertion.rewrite", "_pytest.assertion.util")
 
 
