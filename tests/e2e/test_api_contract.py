@@ -81,7 +81,14 @@ def test_submit_async_then_read(client: httpx.Client) -> None:
     ({"language": "python", "code": "x", "files": {"conftest.py": "x"}}, 422,
      "reserved_file_name"),
     ({"language": "python", "code": "x", "tests": {"calls": {"function": "f", "cases": [
-        {"args": [1], "expected": 1}]}}}, 422, "unsupported_test_kind"),
+        {"args": [1], "expected": 1}], "signature": {"params": ["set[int]"],
+                                                    "returns": "int"}}}}, 422,
+     "unsupported_signature"),
+    ({"language": "python", "code": "x", "tests": {"calls": {"function": "f", "cases": [
+        {"args": [1, 2], "expected": 1}], "signature": "(int) -> int"}}}, 422,
+     "unsupported_signature"),
+    ({"language": "python", "code": "x", "tests": {"io_checker": {"kind": "tokens"}}}, 422,
+     "validation_error"),
     ({"language": "python", "code": "x\u0000"}, 422, "validation_error"),
     ({"language": "python", "code": "x", "surprise": 1}, 422, "validation_error"),
     ({"language": "python", "code": "x", "files": {f"f{i}.txt": "x" for i in range(101)}},
