@@ -148,6 +148,11 @@ def render_result(res: SubmissionResource, console: Console) -> None:
             console.print("[bold]stdout[/]", escape(r.stdout[-2000:]))
         if r.stderr.strip():
             console.print("[bold]stderr[/]", escape(r.stderr[-2000:]))
+    if res.integrity is not None and res.integrity.findings:
+        console.print("[bold yellow]integrity[/] [dim](reward-hack patterns; the verdict "
+                      "does not depend on them)[/]")
+        for f in res.integrity.findings[:20]:
+            console.print(f"  {f.file or ''}:{f.line or ''} {f.rule}: {escape(f.message)}")
     if res.feedback and res.verdict != Verdict.accepted:
         console.print("[bold]feedback[/]")
         console.print(escape(res.feedback))

@@ -128,3 +128,21 @@ def test_prepare_converts_shared_datasets(tmp_path):
     recs = list(read_jsonl(out2))
     assert code == 0 and len(recs) == 2 and "tests" not in recs[0]
     assert recs[0]["solution"].startswith("from typing import List")
+
+
+def test_render_shows_integrity_findings() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from codefeedback.cli import render_result
+    from codefeedback.models import SubmissionResource
+
+    res = SubmissionResource.model_validate({
+        "id": "sub_x", "status": "completed", "language": "python", "verdict": "wrong_answer",
+        "integrity": {"suspicious": True, "findings": [
+            {"rule": "eq-override", "message": "class Yes: __eq__ returns True", "line": 2,
+             "file": "solution.py"}]}})
+    out = StringIO()
+    render_result(res, Console(file=out, width=120))
+    assert "eq-override" in out.getvalue() and "solution.py:2" in out.getvalue()
