@@ -6,6 +6,7 @@ The gcc outputs below were recorded from gcc 12.2.0 in the C runner image.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from codefeedback.models import Submission, Verdict
 from runners.base import JobResult, StepResult
@@ -175,6 +176,23 @@ def test_drivers_guard_the_tests():
 
 def _sub(**kw):
     return Submission(language="c", code="int add(int a, int b) { return a + b; }\n", **kw)
+
+
+def test_solution_macros_are_hidden_from_the_tests():
+    code = ("#include <stdbool.h>\n#define false 1\n#define LIMIT 10\n#define helper(x) x\n"
+            "int add(int a, int b) { return a - b; }\n#define add(a, b) 1 || (a)\n")
+    tests = {"script": "int main(void) { assert(add(1, 2) == 3 && false == 0); }",
+             "unit": "void test_a(void) { CF_ASSERT(add(1, 2) == 3); }"}
+    job = RUNNER.build_job(Submission(language="c", code=code, tests=tests), 30)
+    script = job.files["cf_script.c"].split("cf_test.h", 1)[0]
+    unit = job.files["cf_unit.c"].split("cf_test.h", 1)[0]
+    for drv in (script, unit):
+        assert "#undef add" in drv  # the tests call the function, not the macro
+        assert "#undef false\n#define false 0" in drv  # a standard macro gets its meaning back
+        assert "#undef LIMIT" not in drv and "#undef helper" not in drv  # not used by tests
+    header = (Path(__file__).parents[2] / "runners/languages/c/harness/cf_test.h").read_text()
+    for name in ("strcmp", "memcmp", "strlen", "fabs", "abs"):
+        assert f"#define {name} cf_t_{name}" in header  # the tests' helpers are the harness's
 
 
 def test_job_steps_and_channel():

@@ -85,7 +85,12 @@ GUARDED_MACROS = C_KEYWORDS | _words(
     "main exit _exit abort strcmp strncmp memcmp strlen strcasecmp abs labs llabs fabs fabsf "
     "fabsl fmod isnan isinf isfinite printf fprintf puts putchar fflush free malloc calloc "
     "realloc memset memcpy memmove strcpy strncpy strdup strstr strchr atoi atol atof strtol "
-    "strtod fork signal raise sigaction setjmp longjmp on_exit atexit")
+    "strtod fork signal raise sigaction setjmp longjmp on_exit atexit isnan isinf isfinite")
+# Standard macros a solution may redefine (`#define false 1`): the tests get the real ones back.
+STANDARD_MACROS = {"true": "1", "false": "0", "bool": "_Bool", "NULL": "((void *)0)",
+                   "EOF": "(-1)", "INT_MAX": "__INT_MAX__", "INT_MIN": "(-__INT_MAX__ - 1)",
+                   "LLONG_MAX": "__LONG_LONG_MAX__", "LLONG_MIN": "(-__LONG_LONG_MAX__ - 1LL)"}
+_IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 
 
 class CRunner(Runner):
@@ -117,7 +122,10 @@ class CRunner(Runner):
         "(HumanEval-X style): an `int main(void)` with `assert`s (the CF_ macros work too); a "
         "script without `main` is wrapped in one. It passes only if main returns 0 and the "
         "harness sees it return: exit()/_exit() early or a crash fails; a failed assert is "
-        "wrong_answer. A `main` in the solution is ignored for script and unit tests. `io` and "
+        "wrong_answer. A `main` in the solution is ignored for script and unit tests. The tests "
+        "never see the solution's macros for names they use (the function under test must be a "
+        "function), and strcmp/strncmp/memcmp/strlen/abs/labs/llabs/fabs/isnan/isinf in the "
+        "tests are the harness's own, whatever the solution defines. `io` and "
         f"run-only: `./prog` built from {SOLUTION} alone (it needs `main`), fed stdin. gcc "
         f"{' '.join(CFLAGS[:5])} -lm. Names starting with `cf_`/`CF_` are reserved. The test "
         "sources are removed from the working directory before the tests run."
@@ -161,7 +169,7 @@ class CRunner(Runner):
         steps = [Step("compile", argv=argv, **tool)]
         runs: list[Step] = []
         macros = macro_names(sub.code)
-        guarded = sorted(n for n in macros if n in GUARDED_MACROS)
+        guarded = sorted(n for n in macros if n in GUARDED_MACROS or n in STANDARD_MACROS)
         judging = {}
         for kind, file in (("script", SCRIPT), ("unit", UNIT), ("calls", None)):
             source = getattr(tests, kind, None) if tests is not None else None
@@ -173,12 +181,15 @@ class CRunner(Runner):
                 own = sorted(n for n in macros if n.lower().startswith("cf_")) + _SUITE_NAMES
                 files[DRIVERS[kind]] = calls_driver(_head(kind, guarded), source, sig, HARNESS,
                                                     own)
-            elif kind == "script":
-                files[file] = source
-                files[DRIVERS[kind]] = script_driver(has_main(source), guarded)
             else:
+                # A solution macro the tests use (`#define add(a, b) 1 || 0`) would rewrite the
+                # checks: the tests see the solution's functions, never its macros.
+                hidden = sorted(set(guarded) | (macros & set(_IDENT.findall(
+                    strip_comments(source)))))
                 files[file] = source
-                files[DRIVERS[kind]] = unit_driver(find_unit_tests(source), guarded)
+                files[DRIVERS[kind]] = (script_driver(has_main(source), hidden)
+                                        if kind == "script" else
+                                        unit_driver(find_unit_tests(source), hidden))
             steps.append(Step(f"build-{kind}", argv=[
                 "gcc", *CFLAGS, DRIVERS[kind], *(f"{HARNESS}/{o}" for o in HARNESS_OBJECTS[kind]),
                 "-Wl,--wrap=main", "-o", PROGRAMS[kind], "-lm"], **tool))
@@ -427,7 +438,10 @@ def _head(kind: str, guarded: list[str]) -> list[str]:
         f'#include "{SOLUTION}"',
         "#undef main",
     ]
-    lines += [f"#undef {name}" for name in guarded]
+    for name in guarded:
+        lines.append(f"#undef {name}")
+        if name in STANDARD_MACROS:
+            lines.append(f"#define {name} {STANDARD_MACROS[name]}")
     lines.append(f'#include "{HARNESS}/cf_test.h"')
     return lines
 

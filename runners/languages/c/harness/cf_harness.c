@@ -520,7 +520,8 @@ void cf_check_str(const char *file, int line, const char *func, const char *what
                   const char *actual, const char *expected)
 {
     char a[1100], e[1100];
-    if (actual == expected || (actual && expected && strcmp(actual, expected) == 0))
+    /* cf_streq, not strcmp: a solution can define its own strcmp (it would be called here) */
+    if (actual == expected || (actual && expected && cf_streq(actual, expected)))
         return;
     cf_quote(a, sizeof a, actual);
     cf_quote(e, sizeof e, expected);
@@ -530,7 +531,12 @@ void cf_check_str(const char *file, int line, const char *func, const char *what
 void cf_check_mem(const char *file, int line, const char *func, const char *what,
                   const void *actual, const void *expected, unsigned long size)
 {
-    if (size == 0 || (actual && expected && memcmp(actual, expected, size) == 0))
+    const unsigned char *a = actual, *e = expected;
+    unsigned long i = 0;
+    if (a && e)
+        while (i < size && a[i] == e[i])
+            i++; /* not memcmp: the solution may define its own */
+    if (size == 0 || (a && e && i == size))
         return;
     cf_fail(file, line, func, what, 0, 0);
 }

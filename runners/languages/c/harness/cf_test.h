@@ -13,6 +13,10 @@
  *   CF_ASSERT_NEAR(actual, expected, tolerance)
  *   CF_ASSERT_EQ_MEM(actual, expected, size)
  *   CF_FAIL(message)
+ *
+ * Comparison helpers a check may call (strcmp, strncmp, memcmp, strlen, abs, labs, llabs, fabs,
+ * fabsf, fabsl, isnan, isinf, isfinite) are the harness's own from here on: a solution that
+ * defines its own `strcmp` returning 0 (or `fabs` returning 0) changes only its own calls.
  */
 #undef NDEBUG
 #undef assert
@@ -36,6 +40,75 @@
 #undef CF_ASSERT_NEAR
 #undef CF_FAIL
 #undef CF_LOC_
+#undef strcmp
+#undef strncmp
+#undef memcmp
+#undef strlen
+#undef abs
+#undef labs
+#undef llabs
+#undef fabs
+#undef fabsf
+#undef fabsl
+#undef isnan
+#undef isinf
+#undef isfinite
+
+#ifndef CF_TEST_HELPERS_
+#define CF_TEST_HELPERS_
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#define CF_HELPER_ static inline __attribute__((unused, optimize("no-tree-loop-distribute-patterns")))
+CF_HELPER_ int cf_t_strncmp(const char *a, const char *b, unsigned long n)
+{
+    unsigned long i;
+    for (i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (!x)
+            return 0;
+    }
+    return 0;
+}
+CF_HELPER_ int cf_t_strcmp(const char *a, const char *b) { return cf_t_strncmp(a, b, -1UL); }
+CF_HELPER_ int cf_t_memcmp(const void *a, const void *b, unsigned long n)
+{
+    const unsigned char *x = a, *y = b;
+    unsigned long i;
+    for (i = 0; i < n; i++)
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+CF_HELPER_ unsigned long cf_t_strlen(const char *s)
+{
+    unsigned long n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+CF_HELPER_ int cf_t_abs(int x) { return x < 0 ? -x : x; }
+CF_HELPER_ long cf_t_labs(long x) { return x < 0 ? -x : x; }
+CF_HELPER_ long long cf_t_llabs(long long x) { return x < 0 ? -x : x; }
+CF_HELPER_ double cf_t_fabs(double x) { return __builtin_fabs(x); }
+CF_HELPER_ float cf_t_fabsf(float x) { return __builtin_fabsf(x); }
+CF_HELPER_ long double cf_t_fabsl(long double x) { return __builtin_fabsl(x); }
+#endif
+#define strcmp cf_t_strcmp
+#define strncmp cf_t_strncmp
+#define memcmp cf_t_memcmp
+#define strlen cf_t_strlen
+#define abs cf_t_abs
+#define labs cf_t_labs
+#define llabs cf_t_llabs
+#define fabs cf_t_fabs
+#define fabsf cf_t_fabsf
+#define fabsl cf_t_fabsl
+#define isnan(x) __builtin_isnan(x)
+#define isinf(x) __builtin_isinf_sign(x)
+#define isfinite(x) __builtin_isfinite(x)
 
 #define CF_LOC_ __FILE__, __LINE__, __func__
 #define assert(e) ((e) ? (void)0 : __assert_fail(#e, __FILE__, __LINE__, __func__))
