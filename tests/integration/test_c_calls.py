@@ -153,3 +153,17 @@ def test_integrity_findings_and_clean_code(sandbox) -> None:
     assert by_rule["exit-call"].file == "solution.c"
     fb = evaluate(_calls(ALL_TYPES, "sum", "(list[int]) -> int", [([[1]], 1)]), sandbox)
     assert fb.integrity is not None and not fb.integrity.suspicious, fb.integrity
+
+
+@pytest.mark.parametrize("kind", ["script", "unit", "calls"])
+def test_feature_macros_of_the_solution_still_work(sandbox, kind: str) -> None:
+    code = ("#define _GNU_SOURCE\n#include <string.h>\n\n"
+            "int find(const char *hay, const char *needle) {\n"
+            "    const char *p = memmem(hay, strlen(hay), needle, strlen(needle));\n"
+            "    return p ? (int)(p - hay) : -1;\n}\n")
+    tests = {"script": {"script": "int main(void) { assert(find(\"abcd\", \"cd\") == 2); }\n"},
+             "unit": {"unit": "void test_find(void) { CF_ASSERT_EQ(find(\"abcd\", \"cd\"), 2); }\n"},
+             "calls": {"calls": {"function": "find", "signature": "(str, str) -> int",
+                                 "cases": [{"args": ["abcd", "cd"], "expected": 2}]}}}
+    fb = evaluate(Submission(language="c", code=code, tests=tests[kind]), sandbox)
+    assert fb.verdict == Verdict.accepted, fb.feedback

@@ -41,7 +41,7 @@ from codefeedback.models import (
 )
 from runners.base import INTEGRITY_STEP, Interpretation, Job, JobResult, Runner, Step, StepResult
 from runners.calls.judge import read_calls_step
-from runners.calls.signature import SignatureError
+from runners.calls.signature import ParsedSignature
 from runners.languages.c.calls import (
     LITERALS,
     SUPPORT,
@@ -50,7 +50,6 @@ from runners.languages.c.calls import (
     driver_hint,
     judged_cases,
 )
-from runners.pipeline import SubmissionError
 from runners.report import STATUS_SIGNAL, io_case, read_test_step
 
 SOLUTION = "solution.c"
@@ -140,18 +139,14 @@ class CRunner(Runner):
         for name in sub.files or {}:
             if name.lower().startswith("cf_"):
                 return f"file name {name!r} is reserved by the c runner (cf_ prefix)"
-        self.check_calls(sub)
         return None
 
-    def check_calls(self, sub: Submission):  # noqa: ANN201
-        """The parsed `calls` signature (None without calls); raises SubmissionError (a 422:
-        `pipeline.check` runs `check_files` before a submission is queued)."""
+    def check_calls(self, sub: Submission) -> ParsedSignature | None:
+        """C needs a signature, of the types in `calls_support`; raises SignatureError (a 422
+        from `pipeline.check`, before the submission is queued)."""
         if sub.tests is None or sub.tests.calls is None:
             return None
-        try:
-            return check_calls(sub.tests.calls)
-        except SignatureError as exc:
-            raise SubmissionError("unsupported_signature", str(exc)) from None
+        return check_calls(sub.tests.calls)
 
     def build_job(self, sub: Submission, tool_time_s: float) -> Job:
         lim = sub.limits

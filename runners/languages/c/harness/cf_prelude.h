@@ -4,7 +4,8 @@
  * of them `static` (to replace the harness's version) is a compile error, and a non-static
  * definition is a duplicate-symbol link error: both end as compile_error, never as a pass.
  */
-#include <assert.h>
+/* No system header here: the solution comes next, and its own `#define _GNU_SOURCE` (or any
+ * feature macro) must still be the first thing glibc's headers see. */
 
 extern void __assert_fail(const char *assertion, const char *file, unsigned int line,
                           const char *function) __attribute__((__noreturn__));
