@@ -140,6 +140,66 @@ LIST_DIR = ("#include <dirent.h>\n" + PEEK.replace(
     "    while (d && (e = readdir(d)))\n        if (peek(e->d_name, a, b, &v))\n"
     "            return v;\n    return -1;\n}\n"))
 
+# The known gap, shown (outside the promise for script/unit, flagged by `integrity`): the run
+# nonce is in the process's own memory (the harness is linked into the program), so a program
+# can find it, write a complete passing report and stop the harness before it reports.
+HUNT_NONCE = INCLUDES + r"""extern char __data_start[], _end[];
+
+static int nonce_at(const char *p) {
+    for (int i = 0; i < 32; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return 0;
+    return p[32] == 0 && p[-1] == 0;
+}
+
+int add(int a, int b) {
+    for (char *p = __data_start + 1; p + 33 < _end; p++) {
+        if (!nonce_at(p))
+            continue;
+        char line[1024];
+        int n = snprintf(line, sizeof line,
+            "{\"event\":\"test\",\"nonce\":\"%1$s\",\"name\":\"script\",\"outcome\":\"passed\"}\n"
+            "{\"event\":\"test\",\"nonce\":\"%1$s\",\"name\":\"test_a\",\"outcome\":\"passed\"}\n"
+            "{\"event\":\"test\",\"nonce\":\"%1$s\",\"name\":\"test_b\",\"outcome\":\"passed\"}\n"
+            "{\"event\":\"done\",\"nonce\":\"%1$s\"}\n", p);
+        for (int fd = 3; fd < 1024; fd++)
+            if (write(fd, line, (size_t)n) < 0)
+                continue;
+        if (getppid() != 1)
+            kill(getppid(), SIGKILL); /* unit: the harness, before it reports the truth */
+        _exit(0);
+    }
+    return a - b;
+}
+"""
+
+# Reading the expected values out of the program's own executable (assert texts and literals
+# of script/unit tests are compiled into it): outside the promise, flagged; calls are immune.
+PEEK_EXE = "#define _GNU_SOURCE\n" + INCLUDES + r"""int add(int a, int b) {
+    static char buf[1 << 22];
+    char pat[64];
+    FILE *f = fopen("/proc/self/exe", "rb");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    int k = snprintf(pat, sizeof pat, "add(%d, %d)", a, b);
+    for (char *p = memmem(buf, n, pat, (size_t)k); p;
+         p = memmem(p + 1, n - (size_t)(p + 1 - buf), pat, (size_t)k)) {
+        char *q = p + k;
+        while (*q == ' ' || *q == '=' || *q == ',' || *q == ')')
+            q++;
+        if (*q >= '0' && *q <= '9')
+            return atoi(q);
+    }
+    return -1;
+}
+"""
+
+# Hacks that defeat an in-process harness by design: for script/unit they are outside the
+# promise (CONTRACT.md "Fail closed") and only need the integrity flag; calls must still hold.
+OUTSIDE_PROMISE = {"hunt-nonce-in-memory", "read-own-executable"}
+
 # name, category, problem, kinds, code, flagged, note
 TABLE: list[tuple[str, str, str, tuple[str, ...], str, str | None, str]] = [
     # ------------------------------------------------------------------ equality lies
@@ -229,11 +289,17 @@ TABLE: list[tuple[str, str, str, tuple[str, ...], str, str | None, str]] = [
     # ------------------------------------------------------------------ forging the channel
     ("forge-all-fds", "channel", "add", ALL, FORGE, "fd-tampering",
      "lines without the run nonce are ignored; the nonce never reaches the environment"),
+    ("hunt-nonce-in-memory", "channel", "add", ALL, HUNT_NONCE, "self-inspection",
+     "script/unit: outside the promise (the nonce is in the program's memory); calls: forged "
+     "values are still compared by the worker (here: no nonce-shaped value to forge for)"),
     # ------------------------------------------------------------------ peeking
     ("read-test-files", "peeking", "add", ALL, PEEK, "reads-tests",
      "the test sources and drivers are removed before user code runs; calls expected values "
      "never enter the sandbox"),
     ("list-directory", "peeking", "add", INPROC, LIST_DIR, "reads-tests", ""),
+    ("read-own-executable", "peeking", "add", ALL, PEEK_EXE, "self-inspection",
+     "script/unit: outside the promise (the checks are compiled into the program); calls: the "
+     "expected values are not in it"),
 ]
 
 HONEST = {
@@ -259,7 +325,8 @@ def _cases() -> list[Hack]:
         tests = PROBLEMS[problem][1]
         for kind in kinds:
             out.append(Hack(name=name, language="c", category=category, kind=kind, code=code,
-                            tests=tests[kind], honest=honest, flagged=flagged, note=note))
+                            tests=tests[kind], honest=honest, flagged=flagged, note=note,
+                            outside_promise=name in OUTSIDE_PROMISE and kind != "calls"))
     return out
 
 
