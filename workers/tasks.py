@@ -20,6 +20,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 from celery.signals import (
@@ -49,6 +51,7 @@ from workers.config import get_settings
 from workers.names import CHUNK_TASK_NAME
 
 log = logging.getLogger("codefeedback.worker")
+T = TypeVar("T")
 _sandbox: DockerSandbox | None = None
 _store: Store | None = None
 _init_lock = threading.Lock()
@@ -238,17 +241,25 @@ def internal_error(reason: str, limits: dict | None = None) -> Feedback:
     return fb
 
 
-def complete(st: Store, sub_id: str, fb: Feedback, tries: int = 20) -> bool:
-    """Write the result once, riding out a short Redis outage (the write is idempotent)."""
+def ride_out(what: str, sub_id: str, call: Callable[[], T], tries: int = 20) -> T:
+    """`call()`, retried through a short Redis outage (about a minute and a half in all).
+
+    A job whose first reads fail while Redis restarts must not end as a failed task: Celery
+    acknowledges a failed task, and its submission would never be run."""
     for attempt in range(tries):
         try:
-            return st.complete(sub_id, fb)
+            return call()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             if attempt == tries - 1:
                 raise
-            log.warning("%s: result write failed (%s); retrying", sub_id, exc)
+            log.warning("%s: %s failed (%s); retrying", sub_id, what, exc)
             time.sleep(min(0.5 * 2**attempt, 5.0))
-    return False
+    raise AssertionError("unreachable")
+
+
+def complete(st: Store, sub_id: str, fb: Feedback, tries: int = 20) -> bool:
+    """Write the result once, riding out a short Redis outage (the write is idempotent)."""
+    return ride_out("result write", sub_id, lambda: st.complete(sub_id, fb), tries)
 
 
 def give_up(sub_id: str, reason: str) -> None:
@@ -319,12 +330,12 @@ def process(sub_id: str, retries: int = 0) -> str:
     """
     s = get_settings()
     st = store()
-    record = st.get(sub_id)
+    record = ride_out("reading the submission", sub_id, lambda: st.get(sub_id))
     if record is None or not record.get("request"):
         return "expired"
     if "result" in record:
         return "duplicate"
-    deliveries = st.start_delivery(sub_id)
+    deliveries = ride_out("counting the delivery", sub_id, lambda: st.start_delivery(sub_id))
     sub = Submission.model_validate_json(record["request"])
     if deliveries > s.max_deliveries:
         # the last delivery's cell, left by its killed worker
