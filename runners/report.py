@@ -84,10 +84,7 @@ def read_test_step(
         elif kind_ == "collect_error":
             run.collect_error = str(ev.get("message", ""))[-4000:]
         elif kind_ == "compile_error":
-            run.compile_errors.append(Diagnostic(
-                tool=str(ev.get("tool") or "compiler"), severity="error",
-                message=str(ev.get("message", "does not compile")), file=ev.get("file") or file,
-                line=_int(ev.get("line")), column=_int(ev.get("column"))))
+            run.compile_errors.append(compile_diagnostic(ev, file))
         elif kind_ == "tamper":
             tampered += [str(c)[:300] for c in (ev.get("changes") or ["unknown"])][:10]
         elif kind_ == "done":
@@ -133,6 +130,14 @@ def read_test_step(
     if not done and not signal and step.status in ("signaled", "ok"):
         run.signals.add("runtime_error")
     return run
+
+
+def compile_diagnostic(ev: dict[str, Any], file: str | None) -> Diagnostic:
+    """A harness's `compile_error` line (a test or solution that does not parse)."""
+    return Diagnostic(tool=str(ev.get("tool") or "compiler"), severity="error",
+                      message=str(ev.get("message", "does not compile"))[:2000],
+                      file=ev.get("file") or file, line=_int(ev.get("line")),
+                      column=_int(ev.get("column")))
 
 
 def stop_reason(step: StepResult, signal: str | None) -> str:

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from codefeedback.models import Diagnostic, Outcome, TestCase
+from codefeedback.models import Outcome, TestCase
 from runners.base import StepResult
 from runners.calls.literals import Literals
 from runners.calls.values import EXACT, Tolerance, compare, decode
-from runners.report import TestRun, events, step_signal, stop_reason
+from runners.report import TestRun, compile_diagnostic, events, step_signal, stop_reason
 
 
 @dataclass
@@ -51,11 +51,7 @@ def read_calls_step(step: StepResult, nonce: str, kind: str, cases: list[JudgedC
         elif what == "load_error" and load_error is None:
             load_error = ev
         elif what == "compile_error":
-            run.compile_errors.append(Diagnostic(
-                tool=str(ev.get("tool") or "compiler"), severity="error",
-                message=str(ev.get("message", "does not compile"))[:2000],
-                file=ev.get("file") or file, line=_int(ev.get("line")),
-                column=_int(ev.get("column"))))
+            run.compile_errors.append(compile_diagnostic(ev, file))
         elif what == "done":
             done = True
     if run.compile_errors:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
+import types
 
 _channel = None
 _nonce = ""
@@ -41,3 +43,21 @@ def short_repr(value: object, limit: int = 1000) -> str:
     except Exception as exc:  # noqa: BLE001 - user objects may break repr
         text = f"<unrepresentable {type(value).__name__}: {exc}>"
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def line_in(tb: types.TracebackType | None, filename: str) -> int | None:
+    """The last line of `filename` in a traceback (where the user's file failed)."""
+    line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    return line
+
+
+def traceback_tail(exc: BaseException, limit: int = 3000, skip_harness: bool = False) -> str:
+    """The end of a formatted traceback; `skip_harness` drops the harness frame that made
+    the call, so the user sees their own code first."""
+    tb = exc.__traceback__
+    if skip_harness and tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))[-limit:]

@@ -16,10 +16,9 @@ import ast
 import json
 import sys
 import time
-import traceback
 import types
 
-from codefeedback_pyharness import emit, open_channel, strict
+from codefeedback_pyharness import emit, line_in, open_channel, strict, traceback_tail
 
 _loads, _literal_eval, _monotonic = json.loads, ast.literal_eval, time.monotonic
 
@@ -31,20 +30,7 @@ def _args(case: dict) -> tuple:
     return tuple(_loads(case.get("json", "[]")))
 
 
-def _tail(exc: BaseException, limit: int = 3000, skip_harness: bool = False) -> str:
-    tb = exc.__traceback__
-    if skip_harness and tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next  # the frame of this harness that made the call
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return text[-limit:]
 
-
-def _line_in(tb: types.TracebackType | None, filename: str) -> int | None:
-    line = None
-    for frame, lineno in traceback.walk_tb(tb):
-        if frame.f_code.co_filename == filename:
-            line = lineno
-    return line
 
 
 def main() -> int:
@@ -71,8 +57,8 @@ def main() -> int:
         exec(code, module.__dict__)  # noqa: S102 - the sandboxed user program
     except BaseException as exc:  # noqa: BLE001 - any failure to load the solution
         what = "exited while loading" if isinstance(exc, SystemExit) else "failed to load"
-        emit("load_error", message=f"the solution {what}: {_tail(exc, skip_harness=True)}",
-             line=_line_in(exc.__traceback__, solution_path))
+        emit("load_error", message=f"the solution {what}: {traceback_tail(exc, skip_harness=True)}",
+             line=line_in(exc.__traceback__, solution_path))
         emit("done")
         return 1
     fn = module.__dict__.get(function)
@@ -93,8 +79,8 @@ def main() -> int:
             continue
         except BaseException as exc:  # noqa: BLE001 - any crash of the call
             emit("call", index=index, error_type=type(exc).__name__,
-                 error=_tail(exc, skip_harness=True),
-                 line=_line_in(exc.__traceback__, solution_path),
+                 error=traceback_tail(exc, skip_harness=True),
+                 line=line_in(exc.__traceback__, solution_path),
                  duration_ms=int((_monotonic() - started) * 1000))
             continue
         ms = int((_monotonic() - started) * 1000)
@@ -104,7 +90,7 @@ def main() -> int:
             emit("call", index=index, refused=str(exc), duration_ms=ms)
         except BaseException as exc:  # noqa: BLE001 - a value that breaks while being read
             emit("call", index=index, error_type=type(exc).__name__,
-                 error=f"the return value could not be read: {_tail(exc, 1000)}",
+                 error=f"the return value could not be read: {traceback_tail(exc, 1000)}",
                  duration_ms=ms)
     emit("done")
     return 0

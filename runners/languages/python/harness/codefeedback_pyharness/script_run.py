@@ -14,25 +14,18 @@ from __future__ import annotations
 
 import ast
 import sys
-import traceback
 import types
 
-from codefeedback_pyharness import emit, open_channel, strict, tests_source
+from codefeedback_pyharness import (
+    emit,
+    line_in,
+    open_channel,
+    strict,
+    tests_source,
+    traceback_tail,
+)
 from codefeedback_pyharness.guard import Guard
 from codefeedback_pyharness.rewrite import compile_strict
-
-
-def _line_in(tb: types.TracebackType | None, filename: str) -> int | None:
-    line = None
-    for frame, lineno in traceback.walk_tb(tb):
-        if frame.f_code.co_filename == filename:
-            line = lineno
-    return line
-
-
-def _tail(exc: BaseException, limit: int = 3000) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return text[-limit:]
 
 
 def main() -> int:
@@ -65,27 +58,27 @@ def main() -> int:
         exec(solution_code, module.__dict__)  # noqa: S102 - this is the sandboxed user program
         exec(tests_code, module.__dict__)  # noqa: S102
     except AssertionError as exc:
-        data: dict[str, object] = {"message": _tail(exc)}
+        data: dict[str, object] = {"message": traceback_tail(exc)}
         if strict.LAST[0] is exc:
             details = strict.LAST[1]
             data["actual"], data["expected"] = details["actual"], details["expected"]
             data["message"] = str(exc)[:3000]
-        data["line"] = _line_in(exc.__traceback__, tests_path)
-        data["solution_line"] = _line_in(exc.__traceback__, solution_path)
+        data["line"] = line_in(exc.__traceback__, tests_path)
+        data["solution_line"] = line_in(exc.__traceback__, solution_path)
         emit("test", name="script", outcome="failed", **data)
         emit("done")
         return 1
     except SystemExit as exc:
         emit("test", name="script", outcome="error",
              message=f"the program exited early (SystemExit({exc.code!r})) before the tests finished",
-             line=_line_in(exc.__traceback__, tests_path))
+             line=line_in(exc.__traceback__, tests_path))
         emit("done")
         return 1
     except BaseException as exc:  # noqa: BLE001 - any crash of the user program
-        emit("test", name="script", outcome="error", message=_tail(exc),
+        emit("test", name="script", outcome="error", message=traceback_tail(exc),
              error_type=type(exc).__name__,
-             line=_line_in(exc.__traceback__, tests_path),
-             solution_line=_line_in(exc.__traceback__, solution_path))
+             line=line_in(exc.__traceback__, tests_path),
+             solution_line=line_in(exc.__traceback__, solution_path))
         emit("done")
         return 1
     changed = guard.changes()
